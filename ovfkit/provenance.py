@@ -1,0 +1,88 @@
+"""Provenance of a run: versions, git commit, lock-file and manifest hashes, device."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import ovfkit
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOCK_FILE = REPO_ROOT / "requirements.lock"
+KEY_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "SimpleITK", "pyradiomics", "torch", "torchvision",
+                "statsmodels", "tableone", "papermill", "jupyter-book")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, or 'missing' if it does not exist."""
+    p = Path(path)
+    return sha256_bytes(p.read_bytes()) if p.is_file() else "missing"
+
+
+def source_hash() -> str:
+    """Hash of ovfkit's own code and shipped parameter files (what a cached result depends on)."""
+    pkg = Path(ovfkit.__file__).parent
+    h = hashlib.sha256()
+    for f in sorted([*pkg.glob("*.py"), *pkg.glob("params/*.yaml")]):
+        h.update(f.relative_to(pkg).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def git_commit() -> str:
+    """Commit of the source tree, with '+dirty' if it has uncommitted changes; 'unknown' outside git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device() -> str:
+    """'GPU: <name>' when torch sees CUDA, else 'CPU: <processor>, <n> cores'."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"GPU: {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    cpu = platform.processor() or platform.machine()
+    return f"CPU: {cpu}, {os.cpu_count()} cores"
+
+
+def package_versions(names=KEY_PACKAGES) -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def record(manifest: str | os.PathLike | None = None, seeds: dict | None = None) -> dict:
+    """Everything the provenance footer shows, as a flat dict of strings."""
+    rec = {
+        "ovfkit": ovfkit.__version__,
+        "git commit": git_commit(),
+        "requirements.lock sha256": file_hash(LOCK_FILE)[:16],
+        "device": device(),
+    }
+    if manifest is not None:
+        rec["manifest sha256"] = file_hash(manifest)[:16]
+    for k, v in (seeds or {}).items():
+        rec[k] = str(v)
+    return rec

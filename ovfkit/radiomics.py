@@ -1,0 +1,202 @@
+"""Hand-crafted radiomics with PyRadiomics: one case, or a whole manifest in parallel with a cache.
+
+Settings follow PyRadiomics' parameter-file structure (``setting``, ``imageType``, ``featureClass``,
+``voxelSetting``). ovfkit adds one optional top-level section that it removes before PyRadiomics
+sees the settings::
+
+    ovfkit:
+      roi: largest_sagittal   # or "volume" (default): which part of a 3-D image to extract from
+
+Feature names are PyRadiomics' own (``original_firstorder_Mean``, ...).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROI_MODES = ("volume", "largest_sagittal")
+
+
+def builtin_params(name: str) -> Path:
+    """Path of a parameter file shipped with ovfkit (``ovfkit/params/<name>.yaml``)."""
+    path = Path(str(resources.files("ovfkit") / "params" / f"{name}.yaml"))
+    if not path.is_file():
+        shipped = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ValueError(f"no shipped parameter file {name!r}; choose one of {', '.join(shipped)}")
+    return path
+
+
+def load_settings(settings) -> dict:
+    """Settings as a dict: from a dict (copied), a YAML path, or the name of a shipped file."""
+    import yaml
+
+    if isinstance(settings, dict):
+        return copy.deepcopy(settings)
+    if isinstance(settings, (str, os.PathLike)):
+        path = Path(settings)
+        if not path.suffix and not path.exists():
+            path = builtin_params(str(settings))
+        if not path.is_file():
+            raise ValueError(f"parameter file {settings!s} not found; give a YAML path or a shipped name")
+        with open(path) as fh:
+            data = yaml.safe_load(fh) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a parameter file must be a mapping with setting/imageType/featureClass")
+        return data
+    raise TypeError(f"settings must be a dict or a path, got {type(settings).__name__}")
+
+
+def _split_settings(settings) -> tuple[dict, str]:
+    params = load_settings(settings)
+    own = params.pop("ovfkit", None) or {}
+    roi = own.get("roi", "volume")
+    if roi not in ROI_MODES:
+        raise ValueError(f"ovfkit.roi={roi!r} is not one of {', '.join(ROI_MODES)}")
+    unknown = set(own) - {"roi"}
+    if unknown:
+        raise ValueError(f"unknown key(s) {sorted(unknown)} in the 'ovfkit' section; only 'roi' is recognised")
+    return params, roi
+
+
+def _extractor(params: dict):
+    from radiomics import featureextractor
+
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    return featureextractor.RadiomicsFeatureExtractor(params)
+
+
+def _as_image(obj):
+    import SimpleITK as sitk
+
+    from ovfkit.manifest import read_image
+
+    if isinstance(obj, sitk.Image):
+        return obj
+    return read_image(obj)
+
+
+def extract_case(image, mask, settings) -> pd.Series:
+    """Extract PyRadiomics features for one ROI.
+
+    Parameters
+    ----------
+    image, mask : path or SimpleITK.Image
+        Any format SimpleITK reads (or a DICOM series folder); same geometry.
+    settings : dict or path
+        PyRadiomics parameter structure (see module docstring).
+
+    Returns
+    -------
+    Series of float, indexed by PyRadiomics feature name (diagnostics excluded).
+    """
+    from ovfkit.imaging import largest_slice
+
+    params, roi = _split_settings(settings)
+    img, msk = _as_image(image), _as_image(mask)
+    if roi == "largest_sagittal" and img.GetDimension() == 3:
+        img, msk, _ = largest_slice(img, msk, axis=0)
+    result = _extractor(params).execute(img, msk)
+    feats = {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
+    return pd.Series(feats, dtype=float)
+
+
+def settings_key(settings) -> str:
+    """Hash of the settings and the PyRadiomics version (part of every cache key)."""
+    import radiomics
+
+    params, roi = _split_settings(settings)
+    blob = json.dumps({"params": params, "roi": roi, "pyradiomics": radiomics.__version__}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _file_digest(path: str, known: str = "") -> str:
+    from ovfkit.synth import sha256_file
+
+    if known:
+        return known
+    p = Path(path)
+    if p.is_dir():  # DICOM series: hash the sorted file hashes
+        return hashlib.sha256("".join(sha256_file(f) for f in sorted(p.iterdir()) if f.is_file()).encode()).hexdigest()
+    return sha256_file(p)
+
+
+def _case_job(vid: str, image: str, mask: str, settings: dict, key: str, cache_dir: str | None):
+    import SimpleITK as sitk
+
+    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
+    cache_path = Path(cache_dir) / key[:2] / f"{key}.parquet" if cache_dir else None
+    if cache_path is not None and cache_path.exists():
+        return vid, pd.read_parquet(cache_path).iloc[0], None
+    try:
+        feats = extract_case(image, mask, settings)
+    except Exception as exc:  # noqa: BLE001 - PyRadiomics raises ValueError/RuntimeError/IndexError
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return vid, None, f"{type(exc).__name__}: {reason}"
+    if cache_path is not None:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".parquet", dir=cache_path.parent)
+        os.close(fd)
+        feats.to_frame().T.to_parquet(tmp)
+        os.replace(tmp, cache_path)
+    return vid, feats, None
+
+
+def extract_manifest(manifest: pd.DataFrame, settings, *, n_jobs: int = -1, cache_dir=None,
+                     progress: bool = True, mask_column: str = "mask") -> pd.DataFrame:
+    """Extract features for every row of a loaded manifest (see :func:`ovfkit.manifest.load_manifest`).
+
+    Parameters
+    ----------
+    manifest : DataFrame
+        Needs ``vertebra_id``, ``image`` and ``mask_column`` (absolute paths); ``image_sha256`` and
+        ``<mask_column>_sha256`` are used for the cache key when present.
+    settings : dict or path
+    n_jobs : int
+        Worker processes (-1: all cores); each worker runs SimpleITK with one thread.
+    cache_dir : path, optional
+        Per-case Parquet cache keyed by image content, mask content, settings and PyRadiomics version.
+    mask_column : str
+        ``mask`` or ``mask_reader2``; rows with an empty mask path are skipped.
+
+    Returns
+    -------
+    DataFrame, shape (n_cases, n_features), indexed by ``vertebra_id`` in manifest order. Cases that
+    failed are absent; ``result.attrs["failures"]`` lists them as ``{"vertebra_id", "reason"}``.
+    Raises ``RuntimeError`` naming the reasons when every case fails.
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    params = load_settings(settings)
+    skey = settings_key(params)
+    rows = manifest[manifest[mask_column].astype(str) != ""]
+    jobs = []
+    for _, r in rows.iterrows():
+        img_d = _file_digest(r["image"], r.get("image_sha256", "") or "")
+        msk_d = _file_digest(r[mask_column], r.get(f"{mask_column}_sha256", "") or "")
+        key = hashlib.sha256(f"{img_d}:{msk_d}:{skey}".encode()).hexdigest()
+        jobs.append(delayed(_case_job)(r["vertebra_id"], r["image"], r[mask_column], params, key,
+                                       str(cache_dir) if cache_dir else None))
+    out = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    results = list(tqdm(out, total=len(jobs), desc="radiomics", disable=not progress, unit="case"))
+    ok = {vid: feats for vid, feats, err in results if err is None}
+    failures = [{"vertebra_id": vid, "reason": err} for vid, _, err in results if err is not None]
+    if jobs and not ok:
+        reasons = "; ".join(f"{f['vertebra_id']}: {f['reason']}" for f in failures[:5])
+        raise RuntimeError(f"radiomics failed for all {len(failures)} cases ({reasons})")
+    table = pd.DataFrame.from_dict(ok, orient="index")
+    table = table.reindex([v for v in rows["vertebra_id"] if v in ok])
+    table.index.name = "vertebra_id"
+    table.attrs["failures"] = failures
+    return table.astype(float)

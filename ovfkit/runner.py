@@ -1,0 +1,287 @@
+"""Run the study: generate the cohort, execute the notebooks with papermill, build the Jupyter Book.
+
+Layout (``build_dir`` defaults to ``build/<profile>``)::
+
+    build/<profile>/data/<modality>/          synthetic cohort (manifest.csv, images, masks)
+    build/<profile>/<modality>/executed/      notebooks as papermill wrote them
+    build/<profile>/<modality>/figures/       every figure as PNG + CSV
+    build/<profile>/book/                     the book's source, assembled (rendered notebooks)
+    _build/html/index.html                    the book (``out_dir``)
+
+A notebook is re-executed only when its key changes: the notebook's bytes, its parameters, the
+manifest, ovfkit's source and the lock file. The rendered copy replaces the papermill parameter
+cells by a "Run parameters" box and ends with a provenance box.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from ovfkit import provenance, synth
+from ovfkit.manifest import load_manifest
+
+REPO_ROOT = provenance.REPO_ROOT
+CHAPTERS: tuple[str, ...] = ("01_cohort", "02_astlof")
+MODALITY_TITLES = {"xray": "X-ray (lateral radiograph, zhang2024 design)", "ct": "CT (liu2025 design)"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Size of a run: ``quick`` for tests, ``default`` for the book, ``paper`` for the full recipe."""
+
+    name: str
+    n_patients: dict  # per modality; None = the paper's cohort
+    n_boot: int
+    cv_splits: int
+
+
+PROFILES = {
+    "quick": Profile("quick", {"xray": 60, "ct": 60}, 200, 3),
+    "default": Profile("default", {"xray": None, "ct": None}, 1000, 5),
+    "paper": Profile("paper", {"xray": None, "ct": None}, 2000, 5),
+}
+
+
+class RunError(RuntimeError):
+    """A step of the run failed; the message says which and why."""
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    """Write atomically only if the content differs (keeps mtimes, so Sphinx rebuilds only what changed)."""
+    if path.exists() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+    return True
+
+
+def ensure_cohort(modality: str, data_dir: Path, seed: int, n_patients: int | None) -> Path:
+    """Generate the synthetic cohort unless ``data_dir`` already holds one made with these settings."""
+    if not synth.cohort_is_current(data_dir, modality, seed, n_patients):
+        print(f"[ovfkit] generating the synthetic {modality} cohort in {data_dir}", flush=True)
+        synth.synth(modality, data_dir, seed=seed, n_patients=n_patients)
+    return data_dir / "manifest.csv"
+
+
+def _notebook_key(nb_path: Path, params: dict, manifest: Path) -> str:
+    blob = json.dumps({
+        "notebook": hashlib.sha256(nb_path.read_bytes()).hexdigest(),
+        "params": params,
+        "manifest": provenance.file_hash(manifest),
+        "source": provenance.source_hash(),
+        "lock": provenance.file_hash(provenance.LOCK_FILE),
+    }, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def error_outputs(nb) -> list[str]:
+    """Descriptions of every error output in an executed notebook."""
+    found = []
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+    return found
+
+
+def execute_notebook(src: Path, dst: Path, params: dict, *, cwd: Path, timeout: int = 3600):
+    """Execute ``src`` with papermill into ``dst``; raise :class:`RunError` naming the failing cell."""
+    import papermill as pm
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(cwd),
+                            progress_bar=False, execution_timeout=timeout, log_output=False)
+    except pm.PapermillExecutionError as exc:
+        raise RunError(f"{src.name} ({params.get('modality')}) failed in cell {exc.exec_count}: "
+                       f"{exc.ename}: {exc.evalue} (executed notebook with the traceback: {dst})") from None
+    nb = nbformat.read(dst, as_version=4)
+    errors = error_outputs(nb)
+    if errors:
+        raise RunError(f"{src.name} ({params.get('modality')}) has error outputs: {'; '.join(errors)} ({dst})")
+    return nb
+
+
+def _shown(value):
+    """Paths inside the repository are shown relative to it (readable, and the same on every machine)."""
+    if isinstance(value, str) and value.startswith(str(REPO_ROOT) + os.sep):
+        return os.path.relpath(value, REPO_ROOT)
+    return value
+
+
+def _param_box(params: dict, chapter: str) -> str:
+    rows = "\n".join(f"| `{k}` | `{_shown(v)}` |" for k, v in params.items())
+    flags = " ".join(f"-p {k} {v}" for k, v in params.items() if k in ("modality", "seed", "profile"))
+    return (
+        "```{admonition} Run parameters\n:class: note\n\n"
+        "| parameter | value |\n|---|---|\n" + rows + "\n\n"
+        f"Re-execute this chapter: `papermill notebooks/{chapter}.ipynb out.ipynb {flags} -p manifest <path>`\n```"
+    )
+
+
+def _provenance_box(rec: dict) -> str:
+    rows = "\n".join(f"| {k} | `{v}` |" for k, v in rec.items())
+    return "```{admonition} Provenance\n:class: tip\n\n| item | value |\n|---|---|\n" + rows + "\n```"
+
+
+def render_for_book(nb, params: dict, chapter: str, prov: dict, key: str):
+    """A copy of an executed notebook for the book: parameter cells replaced by a box, provenance added."""
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    cells = []
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags:
+            cells.append(nbformat.v4.new_markdown_cell(_param_box(params, chapter)))
+        elif "parameters" in tags:
+            continue
+        else:
+            cells.append(cell)
+    cells.append(nbformat.v4.new_markdown_cell(_provenance_box(prov)))
+    nb.cells = cells
+    nb.metadata["ovfkit"] = {"key": key}
+    # Cell ids from papermill are random; fixed ids keep the rendered file stable.
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:03d}"
+    return nb
+
+
+def _rendered_key(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        return nbformat.read(path, as_version=4).metadata.get("ovfkit", {}).get("key")
+    except Exception:  # noqa: BLE001 - a corrupt file is simply re-rendered
+        return None
+
+
+def run_modality(modality: str, profile: Profile, *, seed: int, build_dir: Path, notebooks_dir: Path,
+                 chapters=CHAPTERS, manifest: Path | None = None) -> list[Path]:
+    """Execute (or reuse) every chapter for one modality; return the rendered notebooks."""
+    if manifest is None:
+        manifest = ensure_cohort(modality, build_dir / "data" / modality, seed, profile.n_patients[modality])
+    load_manifest(manifest)  # validate once up front: a bad manifest stops here with every problem listed
+    rendered = []
+    for chapter in chapters:
+        src = notebooks_dir / f"{chapter}.ipynb"
+        if not src.exists():
+            raise RunError(f"notebook {src} not found; chapters come from {notebooks_dir}")
+        params = {"modality": modality, "manifest": str(manifest.resolve()),
+                  "output_dir": str((build_dir / modality / "figures").resolve()),
+                  "cache_dir": str((build_dir / "cache").resolve()), "seed": seed,
+                  "profile": profile.name}
+        key = _notebook_key(src, params, manifest)
+        out = build_dir / "book" / modality / f"{chapter}.ipynb"
+        rendered.append(out)
+        if _rendered_key(out) == key:
+            print(f"[ovfkit] {modality}/{chapter}: unchanged, reusing", flush=True)
+            continue
+        print(f"[ovfkit] {modality}/{chapter}: executing", flush=True)
+        t0 = time.perf_counter()
+        nb = execute_notebook(src, build_dir / modality / "executed" / f"{chapter}.ipynb", params, cwd=REPO_ROOT)
+        seconds = time.perf_counter() - t0
+        prov = provenance.record(manifest, {"seed": seed, "profile": profile.name})
+        prov["run time"] = f"{seconds:.1f} s"
+        book_nb = render_for_book(nb, params, chapter, prov, key)
+        _write_if_changed(out, nbformat.writes(book_nb).encode())
+        print(f"[ovfkit] {modality}/{chapter}: done in {seconds:.1f} s", flush=True)
+    return rendered
+
+
+def _mathjax_dir() -> Path:
+    env = os.environ.get("OVFKIT_MATHJAX_DIR")
+    path = Path(env) if env else REPO_ROOT / ".vendor" / "node_modules" / "mathjax" / "es5"
+    if not (path / "tex-chtml.js").is_file():
+        raise RunError(f"MathJax not found at {path}; run `make vendor` (npm install mathjax@3 --prefix .vendor) "
+                       "or set OVFKIT_MATHJAX_DIR to a MathJax 3 es5 folder")
+    return path
+
+
+def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS) -> Path:
+    """Write the book's source into ``build_dir/book``: pages, static files, _toc.yml and _config.yml."""
+    src = build_dir / "book"
+    for page in sorted((REPO_ROOT / "book").glob("*.md")) + sorted((REPO_ROOT / "book").glob("*.bib")):
+        _write_if_changed(src / page.name, page.read_bytes())
+    static = REPO_ROOT / "book" / "_static"
+    if static.is_dir():
+        for f in static.rglob("*"):
+            if f.is_file():
+                _write_if_changed(src / "_static" / f.relative_to(static), f.read_bytes())
+    mj_dst = src / "_static" / "mathjax"
+    if not (mj_dst / "tex-chtml.js").exists():
+        shutil.copytree(_mathjax_dir(), mj_dst, dirs_exist_ok=True)
+    toc = {"format": "jb-book", "root": "index", "parts": []}
+    for m in modalities:
+        toc["parts"].append({"caption": MODALITY_TITLES[m],
+                             "chapters": [{"file": f"{m}/{c}"} for c in chapters]})
+    _write_if_changed(src / "_toc.yml", yaml.safe_dump(toc, sort_keys=False).encode())
+    with open(REPO_ROOT / "_config.yml") as fh:
+        config = yaml.safe_load(fh)
+    rec = provenance.record()
+    footer = " · ".join(f"{k} {v}" for k, v in rec.items() if k != "device")
+    config.setdefault("html", {})["extra_footer"] = f"<p>Built with {footer}.</p>"
+    config.setdefault("sphinx", {}).setdefault("config", {})["mathjax_path"] = "mathjax/tex-chtml.js"
+    _write_if_changed(src / "_config.yml", yaml.safe_dump(config, sort_keys=False).encode())
+    return src
+
+
+def build_book(book_src: Path, out_dir: Path) -> Path:
+    """Build the HTML book with Jupyter Book 1 into ``out_dir/_build/html``."""
+    jb = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(book_src), "--path-output", str(out_dir),
+           "--builder", "html"]
+    print(f"[ovfkit] building the book: {' '.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-30:])
+        raise RunError(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
+    index = out_dir / "_build" / "html" / "index.html"
+    if not index.exists():
+        raise RunError(f"jupyter-book finished but {index} is missing")
+    return index
+
+
+def run(modality: str = "all", profile: str = "default", *, seed: int = 42, build_dir: str | os.PathLike | None = None,
+        out_dir: str | os.PathLike | None = None, notebooks_dir: str | os.PathLike | None = None,
+        book: bool = True, chapters=CHAPTERS) -> Path | None:
+    """Run the study for one or both modalities and build the book; return the book's index.html."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
+    modalities = list(synth.MODALITIES) if modality == "all" else [modality]
+    for m in modalities:
+        if m not in synth.MODALITIES:
+            raise ValueError(f"modality {m!r} is not one of xray, ct, all")
+    prof = PROFILES[profile]
+    build_dir = Path(build_dir) if build_dir else REPO_ROOT / "build" / profile
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir else REPO_ROOT / "notebooks"
+    t0 = time.perf_counter()
+    for m in modalities:
+        run_modality(m, prof, seed=seed, build_dir=build_dir, notebooks_dir=notebooks_dir, chapters=chapters)
+    if not book:
+        return None
+    src = assemble_book(build_dir, modalities, chapters)
+    index = build_book(src, Path(out_dir) if out_dir else REPO_ROOT)
+    print(f"[ovfkit] book ready: {index} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return index

@@ -1,0 +1,723 @@
+"""Deterministic synthetic multicenter OVF cohort (digital phantoms with known truth).
+
+The cohort follows the design of the papers (``../shared/STUDY.md``): center I is split by patient
+80/20 into ``train`` and ``internal``, center II is ``external`` and center III ``prospective``. Each
+vertebra gets true findings (morphology, MRI, BMD T-score, clinical) drawn from a latent model; the
+image shows only what a radiologist could see of them:
+
+* morphology: height loss (Genant) and its shape (wedge, biconcave, burst with a retropulsed posterior
+  wall fragment);
+* MRI: a sclerotic condensation band under the endplate in most fresh (edema) fractures, intravertebral
+  gas (vacuum cleft) or a faint fluid lucency in non-union; nothing in healed fractures;
+* BMD: trabecular density and texture (coarser, vertically striated when osteoporotic);
+* clinical: nothing (so labels carry honest noise).
+
+Two readers score the components with realistic disagreement; the consensus label keeps their score
+where they agree and the adjudicated (true) score where they do not. A second reader's mask, a
+perturbed copy of the first, is written for a subset. Centers differ in acquisition: pixel spacing,
+slice thickness, blur (kernel), noise, gain and calibration offset.
+
+X-ray patches are 2-D lateral projections (axis 0 of the physical space = anterior->posterior,
+axis 1 = superior->inferior). CT volumes are 3-D in LPS (x right->left, y anterior->posterior,
+z inferior->superior); the array from SimpleITK is ``[z, y, x]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from ovfkit import astlof
+
+#: Bumped when generated images or labels change for the same seed.
+SYNTH_VERSION = "1"
+
+MODALITIES = ("xray", "ct")
+LEVELS = ("T10", "T11", "T12", "L1", "L2", "L3", "L4")
+# Fracture frequency by level peaks at the thoracolumbar junction.
+LEVEL_WEIGHTS = np.array([0.05, 0.12, 0.25, 0.27, 0.15, 0.10, 0.06])
+
+
+@dataclass(frozen=True)
+class CohortDesign:
+    """Cohort sizes of one paper (vertebra counts per cohort and the number of patients)."""
+
+    paper: str
+    n_patients: int
+    vertebrae: dict
+
+    @property
+    def n_vertebrae(self) -> int:
+        return int(sum(self.vertebrae.values()))
+
+
+DESIGNS: dict[str, CohortDesign] = {
+    "xray": CohortDesign("zhang2024", 942, {"train": 712, "internal": 178, "external": 111, "prospective": 75}),
+    "ct": CohortDesign("liu2025", 981, {"train": 750, "internal": 187, "external": 110, "prospective": 51}),
+}
+COHORT_CENTER = {"train": "I", "internal": "I", "external": "II", "prospective": "III"}
+
+
+@dataclass(frozen=True)
+class XrayCenter:
+    """Acquisition of a lateral radiograph at one center (pixel spacing in mm, detector units)."""
+
+    spacing: float
+    blur_mm: float
+    noise: float
+    gain: float
+    offset: float
+    gamma: float
+
+
+@dataclass(frozen=True)
+class CtCenter:
+    """Acquisition of a CT scan at one center (mm and HU)."""
+
+    spacing: float
+    slice_thickness: float
+    kernel_mm: float
+    noise_hu: float
+    hu_offset: float
+    hu_gain: float
+
+
+XRAY_CENTERS = {
+    "I": XrayCenter(spacing=0.16, blur_mm=0.18, noise=28.0, gain=1.00, offset=0.0, gamma=1.00),
+    "II": XrayCenter(spacing=0.19, blur_mm=0.26, noise=36.0, gain=0.86, offset=160.0, gamma=0.94),
+    "III": XrayCenter(spacing=0.14, blur_mm=0.14, noise=34.0, gain=1.12, offset=-90.0, gamma=1.06),
+}
+CT_CENTERS = {
+    "I": CtCenter(spacing=0.70, slice_thickness=1.25, kernel_mm=0.35, noise_hu=14.0, hu_offset=0.0, hu_gain=1.00),
+    "II": CtCenter(spacing=0.80, slice_thickness=2.00, kernel_mm=0.50, noise_hu=18.0, hu_offset=12.0, hu_gain=1.04),
+    "III": CtCenter(spacing=0.55, slice_thickness=0.625, kernel_mm=0.25, noise_hu=26.0, hu_offset=-10.0, hu_gain=0.97),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Labels: patients, vertebrae, true findings and the two readers
+# ----------------------------------------------------------------------------------------------
+
+def _split_counts(total: int, weights) -> np.ndarray:
+    """Largest-remainder apportionment of ``total`` over ``weights`` (sums exactly to total)."""
+    w = np.asarray(weights, dtype=float)
+    raw = total * w / w.sum()
+    base = np.floor(raw).astype(int)
+    rest = total - base.sum()
+    order = np.argsort(-(raw - base), kind="stable")
+    base[order[:rest]] += 1
+    return base
+
+
+def _patients(design: CohortDesign, n_patients: int, rng: np.random.Generator) -> pd.DataFrame:
+    centers = ("I", "II", "III")
+    vert = design.vertebrae
+    center_vert = np.array([vert["train"] + vert["internal"], vert["external"], vert["prospective"]])
+    ratio = design.n_vertebrae / design.n_patients
+    pats = _split_counts(n_patients, center_vert)
+    rows = []
+    pid = 0
+    for center, n_c in zip(centers, pats):
+        n_c = int(n_c)
+        counts = np.ones(n_c, dtype=int)
+        extras = int(round(n_c * (ratio - 1.0)))
+        for _ in range(extras):
+            eligible = np.flatnonzero(counts < 3)
+            counts[rng.choice(eligible)] += 1
+        if center == "I":
+            order = rng.permutation(n_c)
+            n_train = int(round(0.8 * n_c))
+            cohort = np.where(np.isin(np.arange(n_c), order[:n_train]), "train", "internal")
+        else:
+            cohort = np.full(n_c, "external" if center == "II" else "prospective")
+        for i in range(n_c):
+            pid += 1
+            rows.append({"patient_id": f"P{pid:04d}", "center": center, "cohort": cohort[i],
+                         "n_vertebrae": int(counts[i])})
+    pat = pd.DataFrame(rows)
+    n = len(pat)
+    age = np.clip(rng.normal(71.0, 8.5, n), 50, 95).round().astype(int)
+    male = rng.random(n) < 0.22
+    # DXA T-score: lower with age, slightly higher in men (same reference population).
+    t = -2.78 - 0.018 * (age - 71) + 0.30 * male + rng.normal(0.0, 0.44, n)
+    pat["age"] = age
+    pat["sex"] = np.where(male, "M", "F")
+    pat["bmd_tscore"] = np.clip(t, -5.0, -0.8).round(1)
+    pat["pain_propensity"] = rng.normal(0.0, 1.0, n)
+    return pat
+
+
+def _choose(rng: np.random.Generator, options, probs) -> str:
+    p = np.asarray(probs, dtype=float)
+    return options[int(rng.choice(len(options), p=p / p.sum()))]
+
+
+def _vertebra_findings(pat: pd.Series, rng: np.random.Generator) -> dict:
+    """True findings of one fractured vertebra and the geometry parameters that show them."""
+    t = float(pat["bmd_tscore"])
+    frailty = np.clip((-t - 1.5) / 3.0, 0.0, 1.0)  # 0 at T=-1.5, 1 at T=-4.5
+    morph = _choose(rng, ["normal", "compression", "burst"],
+                    [0.09, 0.84 - 0.05 * frailty, 0.07 + 0.05 * frailty])
+    if morph == "normal":
+        mri = "edema"  # an occult fracture is seen on MRI only
+    else:
+        p_nonunion = 0.05 + 0.05 * frailty + (0.06 if morph == "burst" else 0.0)
+        mri = _choose(rng, ["normal", "edema", "nonunion"], [0.19, 0.81 - p_nonunion, p_nonunion])
+        if mri == "nonunion":
+            mri = "vacuum_cleft" if rng.random() < 0.65 else "fluid"
+    # Clinical: follows acuity and patient-level pain propensity; invisible on images.
+    prop = float(pat["pain_propensity"])
+    base = {"normal": [0.38, 0.59, 0.03], "edema": [0.12, 0.84, 0.04],
+            "vacuum_cleft": [0.12, 0.60, 0.28], "fluid": [0.12, 0.60, 0.28]}[mri]
+    shift = np.exp(np.array([-0.4, 0.0, 0.4]) * prop)
+    clinical = _choose(rng, ["none", "positional", "persistent"], np.array(base) * shift)
+    if morph == "burst" and clinical == "persistent" and rng.random() < 0.3:
+        clinical = "neurological"
+
+    # Geometry: Genant height loss and shape.
+    if morph == "normal":
+        shape, loss = "normal", rng.uniform(0.0, 0.12)
+    elif morph == "compression":
+        shape = "wedge" if rng.random() < 0.6 else "biconcave"
+        loss = float(np.clip(rng.normal(0.27 + 0.10 * frailty, 0.07), 0.2, 0.55))
+    else:
+        shape = "burst"
+        loss = float(np.clip(rng.normal(0.36 + 0.10 * frailty, 0.08), 0.22, 0.65))
+    if mri in ("vacuum_cleft", "fluid"):
+        loss = min(0.7, loss + 0.06)
+    return {
+        "morphology_finding": shape if morph != "normal" else "normal",
+        "mri_finding": mri,
+        "clinical_finding": clinical,
+        "height_loss": round(loss, 3),
+        "retropulsion_mm": round(float(rng.uniform(2.0, 5.5)) if morph == "burst" else 0.0, 2),
+        "condensation_band": bool(mri == "edema" and morph != "normal" and rng.random() < 0.75)
+        or bool(mri == "edema" and morph == "normal" and rng.random() < 0.5),
+    }
+
+
+def _reader(true_scores: np.ndarray, p_error: float, rng: np.random.Generator) -> np.ndarray:
+    """A reader's scores: the true score, or a neighbouring one with probability ``p_error``."""
+    out = true_scores.copy()
+    err = rng.random(out.shape) < p_error
+    step = np.where(rng.random(out.shape) < 0.5, -1, 1)
+    moved = out + step
+    moved = np.where((moved < 0) | (moved > 2), out - step, moved)
+    out[err] = moved[err]
+    return out
+
+
+READER_ERROR = {"morphology": 0.08, "mri": 0.06, "bmd": 0.02, "clinical": 0.12}
+
+
+def cohort_table(modality: str, seed: int = 42, n_patients: int | None = None) -> pd.DataFrame:
+    """The labels of the synthetic cohort, without images (fast, deterministic).
+
+    Parameters
+    ----------
+    modality : {"xray", "ct"}
+    seed : int
+    n_patients : int, optional
+        Total patients over all cohorts; defaults to the paper's cohort (zhang2024 for X-ray, liu2025
+        for CT). Cohort proportions and vertebrae per patient follow the paper.
+
+    Returns
+    -------
+    DataFrame, one row per vertebra, with the manifest's label columns and the hidden truth
+    (``true_*``, geometry) used to draw the images.
+    """
+    if modality not in MODALITIES:
+        raise ValueError(f"modality {modality!r} is not one of {', '.join(MODALITIES)}")
+    design = DESIGNS[modality]
+    n_patients = design.n_patients if n_patients is None else int(n_patients)
+    if n_patients < 8:
+        raise ValueError(f"n_patients={n_patients} is too small; use at least 8 so that every cohort has a patient")
+    rng = np.random.default_rng([seed, MODALITIES.index(modality), 0])
+    pat = _patients(design, n_patients, rng)
+    rows = []
+    for _, p in pat.iterrows():
+        start = rng.choice(len(LEVELS), p=LEVEL_WEIGHTS)
+        levels = sorted({int(np.clip(start + k * (1 if start < 5 else -1) * rng.integers(1, 3), 0, 6))
+                         for k in range(p["n_vertebrae"])})
+        while len(levels) < p["n_vertebrae"]:  # collisions at the ends of the range
+            levels = sorted(set(levels) | {int(rng.integers(0, len(LEVELS)))})
+        for lev in levels:
+            f = _vertebra_findings(p, rng)
+            rows.append({"patient_id": p["patient_id"], "vertebra_id": f"{p['patient_id']}_{LEVELS[lev]}",
+                         "level": LEVELS[lev], "center": p["center"], "cohort": p["cohort"],
+                         "modality": modality, "age": int(p["age"]), "sex": p["sex"],
+                         "bmd_tscore": float(p["bmd_tscore"]), **f})
+    df = pd.DataFrame(rows)
+    true = {
+        "morphology": astlof.score_morphology(df["morphology_finding"]),
+        "mri": astlof.score_mri(df["mri_finding"]),
+        "bmd": astlof.score_bmd(df["bmd_tscore"]),
+        "clinical": astlof.score_clinical(df["clinical_finding"]),
+    }
+    for comp in astlof.COMPONENTS:
+        r1 = _reader(true[comp], READER_ERROR[comp], rng)
+        r2 = _reader(true[comp], READER_ERROR[comp], rng)
+        df[f"{comp}_r1"] = r1
+        df[f"{comp}_r2"] = r2
+        df[comp] = astlof.consensus(r1, r2, true[comp])
+        df[f"true_{comp}"] = true[comp]
+    df["astlof_total"] = astlof.total(*(df[c] for c in astlof.COMPONENTS))
+    df["astlof_class"] = astlof.astlof_class(df["astlof_total"])
+    df["acuity"] = np.where(df["mri_finding"] == "edema", "acute", "chronic")
+    return df
+
+
+# ----------------------------------------------------------------------------------------------
+# Images
+# ----------------------------------------------------------------------------------------------
+
+LEVEL_SIZE = {  # (height mm, AP depth mm, LR width mm) of a normal adult body, T10 .. L4
+    "T10": (22.0, 28.0, 36.0), "T11": (23.0, 29.0, 38.0), "T12": (24.5, 30.0, 40.0),
+    "L1": (26.0, 31.5, 42.0), "L2": (27.0, 32.5, 44.0), "L3": (27.5, 33.5, 46.0), "L4": (27.5, 34.0, 48.0),
+}
+
+
+def _texture(rng, shape, spacing_mm, coarse_mm, vertical_weight, vertical_axis) -> np.ndarray:
+    """Trabecular texture: isotropic fine grain plus vertically elongated struts, unit variance."""
+    sp = np.asarray(spacing_mm, dtype=float)
+    fine = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma=(0.35 * coarse_mm) / sp)
+    fine /= fine.std() + 1e-12
+    sig = np.full(len(shape), 0.3 * coarse_mm) / sp
+    sig[vertical_axis] = 2.2 * coarse_mm / sp[vertical_axis]
+    vert = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma=sig)
+    vert /= vert.std() + 1e-12
+    tex = np.sqrt(1 - vertical_weight ** 2) * fine + vertical_weight * vert
+    return tex / (tex.std() + 1e-12)
+
+
+def _smooth_field(rng, shape, sigma_px) -> np.ndarray:
+    """Unit-variance Gaussian random field with correlation length ``sigma_px`` (voxels).
+
+    Large correlation lengths are drawn on a coarser grid and interpolated up (same statistics,
+    a fraction of the cost).
+    """
+    sig = np.broadcast_to(np.asarray(sigma_px, dtype=float), (len(shape),))
+    k = max(1, int(sig.min() // 3))
+    coarse_shape = tuple(int(np.ceil(n / k)) + 2 for n in shape)
+    field = ndimage.gaussian_filter(rng.standard_normal(coarse_shape, dtype=np.float32), sigma=sig / k)
+    if k > 1:
+        field = ndimage.zoom(field, k, order=1)
+    field = field[tuple(slice(0, n) for n in shape)]
+    return field / (field.std() + 1e-12)
+
+
+def _loss_profile(shape: str, s, r2, loss: float):
+    """Fractional height loss at AP position s (0 anterior .. 1 posterior) and radial r2 (0 centre)."""
+    if shape == "wedge":
+        lam = loss * (1.0 - s) ** 1.3
+        return lam, 0.75
+    if shape == "biconcave":
+        lam = loss * np.clip(1.0 - r2, 0.0, 1.0) ** 1.2 + 0.15 * loss
+        return lam, 0.5
+    if shape == "burst":
+        lam = loss * (0.95 - 0.35 * s)
+        return lam, 0.6
+    return loss * np.ones_like(s) * 0.8 + 0.0 * r2, 0.6
+
+
+@dataclass(frozen=True)
+class _Body:
+    height: float
+    depth: float
+    width: float
+    shape: str
+    loss: float
+    retro: float
+    cortex: float = 0.8
+    concavity: float = 1.0
+
+
+def _body_sdf_2d(body: _Body, u, v):
+    """Signed distance (mm, positive inside) of the lateral body outline, and the endplate distances.
+
+    ``u`` runs anterior->posterior from the anterior wall, ``v`` superior->inferior from the centre.
+    """
+    s = np.clip(u / body.depth, 0.0, 1.0)
+    r2 = (2 * s - 1) ** 2
+    lam, f_top = _loss_profile(body.shape, s, r2, body.loss)
+    conc = body.concavity * (1 - r2)
+    h = body.height
+    top = -h / 2 + conc + f_top * h * lam
+    bot = h / 2 - conc - (1 - f_top) * h * lam
+    post = body.depth + body.retro * np.exp(-((v - (top + 0.3 * (bot - top))) / 3.0) ** 2)
+    d_top = v - top
+    d_bot = bot - v
+    sdf = np.minimum.reduce([u, post - u, d_top, d_bot])
+    return sdf, d_top, d_bot
+
+
+def _xray_image(row: pd.Series, center: XrayCenter, rng: np.random.Generator):
+    size_mm = 56.0
+    sp = center.spacing
+    n = int(round(size_mm / sp))
+    idx = (np.arange(n) + 0.5) * sp - size_mm / 2
+    vv, uu = np.meshgrid(idx, idx, indexing="ij")  # rows: superior->inferior; cols: anterior->posterior
+    h0, d0, w0 = LEVEL_SIZE[row["level"]]
+    scale = rng.normal(1.0, 0.05)
+    body = _Body(h0 * scale, d0 * scale, w0 * scale, row["morphology_finding"], float(row["height_loss"]),
+                 float(row["retropulsion_mm"]))
+    # Patient positioning: small rotation and translation.
+    ang = np.deg2rad(rng.normal(0, 4.0))
+    ca, sa = np.cos(ang), np.sin(ang)
+    du, dv = rng.normal(0, 1.5, 2)
+    u = ca * uu - sa * vv + body.depth / 2 + du
+    v = sa * uu + ca * vv + dv
+
+    sdf, d_top, d_bot = _body_sdf_2d(body, u, v)
+    inside = sdf > 0
+    t = float(row["bmd_tscore"])
+    # Trabecular bone volume fraction (compact-bone equivalent) from BMD; compressed bone is denser.
+    rho = np.clip(0.21 + 0.042 * t, 0.02, None) / (1 - 0.45 * body.loss)
+    coarse = 0.9 + 0.18 * max(0.0, -t - 1.5)
+    tex = _texture(rng, (n, n), (sp, sp), coarse, min(0.85, 0.35 + 0.12 * max(0.0, -t - 1.5)), 0)
+    # Lateral chord through the elliptic axial section at AP position u.
+    s = np.clip(u / body.depth, 0, 1)
+    chord = body.width * np.sqrt(np.clip(1 - (2 * s - 1) ** 2, 0, 1))
+    c_in = (body.width - 2 * body.cortex) * np.sqrt(
+        np.clip(1 - ((u - body.depth / 2) / (body.depth / 2 - body.cortex)) ** 2, 0, 1))
+    soft_edge = np.clip(sdf / sp + 0.5, 0, 1)
+    trab = rho * c_in * (1 + 0.28 * tex)
+    cort = (chord - c_in) + 0.35 * chord * (np.exp(-(d_top / body.cortex) ** 2) + np.exp(-(d_bot / body.cortex) ** 2))
+    bone = soft_edge * (trab + 0.9 * cort)
+    if body.retro > 0:  # retropulsed posterior wall fragment, behind the posterior wall
+        frag = soft_edge * (u > body.depth - 0.5)
+        bone += frag * (rho * 0.3 * body.width * (1 + 0.28 * tex) + 0.25 * body.width * np.exp(-(sdf / body.cortex) ** 2))
+    fx = row["mri_finding"]
+    if row["condensation_band"]:
+        band = np.exp(-((d_top - 3.0) / 1.6) ** 2) * (1 + 0.4 * _smooth_field(rng, (n, n), 1.0 / sp))
+        bone += soft_edge * rho * c_in * 1.4 * np.clip(band, 0, None)
+    if fx in ("vacuum_cleft", "fluid"):
+        cu = body.depth * rng.uniform(0.3, 0.5)
+        cv = (rng.uniform(-0.15, 0.15)) * body.height * (1 - body.loss)
+        a_u, a_v = body.depth * rng.uniform(0.22, 0.35), rng.uniform(1.0, 2.2)
+        cleft = np.exp(-(((u - cu) / a_u) ** 2 + ((v - cv) / a_v) ** 2) ** 2)
+        depth = 1.0 if fx == "vacuum_cleft" else 0.35
+        bone -= inside * cleft * depth * (0.7 * trab + (12.0 if fx == "vacuum_cleft" else 0.0))
+    # Neighbouring vertebrae above and below (normal), separated by discs of 8-10 mm.
+    for sign in (-1, 1):
+        gap = rng.uniform(8.0, 10.0)
+        nb = _Body(h0 * scale, d0 * scale, w0 * scale, "normal", 0.02, 0.0)
+        top_edge = (-body.height / 2 - gap - nb.height / 2) if sign < 0 else (body.height / 2 + gap + nb.height / 2)
+        sdf_n, dt_n, db_n = _body_sdf_2d(nb, u, v - top_edge)
+        edge_n = np.clip(sdf_n / sp + 0.5, 0, 1)
+        s_n = np.clip(u / nb.depth, 0, 1)
+        ch_n = nb.width * np.sqrt(np.clip(1 - (2 * s_n - 1) ** 2, 0, 1))
+        rho_n = np.clip(0.19 + 0.035 * t, 0.02, None)
+        bone += edge_n * (rho_n * 0.9 * ch_n * (1 + 0.28 * tex) + 0.35 * ch_n * (
+            np.exp(-(dt_n / nb.cortex) ** 2) + np.exp(-(db_n / nb.cortex) ** 2)))
+    # Pedicle and posterior elements behind the upper half of the body.
+    pu, pv = body.depth + 7.0, -h0 * scale * 0.2
+    e = np.sqrt(((u - pu) / 8.0) ** 2 + ((v - pv) / (0.22 * h0 * scale)) ** 2)
+    bone += np.clip(1.2 - e, 0, 0.2) / 0.2 * (0.12 * 14.0 * (1 + 0.28 * tex)) + 5.0 * np.exp(-((e - 1) * 6.0 / 0.8) ** 2)
+    # Soft tissue: thicker posteriorly (paraspinal muscles), slowly varying; ribs at thoracic levels.
+    soft = 30.0 + 6.0 * (uu / size_mm) + 2.5 * _smooth_field(rng, (n, n), 8.0 / sp)
+    if row["level"] in ("T10", "T11", "T12"):
+        rib_ang = rng.uniform(-0.6, -0.3)
+        rib_d = (vv - rng.uniform(-15, 15)) * np.cos(rib_ang) - uu * np.sin(rib_ang)
+        soft += 4.0 * np.exp(-(rib_d / 3.0) ** 2)
+    signal = soft + 3.2 * bone
+    signal = ndimage.gaussian_filter(signal, center.blur_mm / sp)
+    # Detector: gamma, gain and offset of the center's processing, quantum-like noise, 12 bits.
+    norm = np.clip(signal / 160.0, 0, None) ** center.gamma
+    img = center.offset + center.gain * 2600.0 * norm + 600.0
+    noise = rng.standard_normal((n, n)) * center.noise * np.sqrt(np.clip(norm, 0.05, None) / 0.3)
+    img = np.clip(np.round(img + ndimage.gaussian_filter(noise, 0.5)), 0, 4095).astype(np.uint16)
+    mask = inside.astype(np.uint8)
+    return img, mask, (sp, sp), (0.0, 0.0)
+
+
+def _ct_image(row: pd.Series, center: CtCenter, rng: np.random.Generator):
+    fov = np.array([56.0, 52.0, 52.0])  # x (LR), y (AP), z (SI) in mm
+    fine = 0.5
+    nf = np.round(fov / fine).astype(int)
+    cx, cy, cz = (np.arange(k) * fine - f / 2 + fine / 2 for k, f in zip(nf, fov))
+    h0, d0, w0 = LEVEL_SIZE[row["level"]]
+    scale = rng.normal(1.0, 0.05)
+    body = _Body(h0 * scale, d0 * scale, w0 * scale, row["morphology_finding"], float(row["height_loss"]),
+                 float(row["retropulsion_mm"]))
+    off = rng.normal(0, 1.0, 3)
+    t = float(row["bmd_tscore"])
+
+    def geometry(x, y, z):
+        """Signed distance of the body (mm) and the endplate distances at points (x, y, z)."""
+        a = body.width / 2
+        b = body.depth / 2
+        yy = y + b  # 0 at the anterior wall
+        s = np.clip(yy / body.depth, 0, 1)
+        xn = x / a
+        r2 = np.clip(xn ** 2 + (2 * s - 1) ** 2, 0, 1)
+        lam, f_top = _loss_profile(body.shape, s, r2, body.loss)
+        conc = body.concavity * (1 - r2)
+        top = body.height / 2 - conc - f_top * body.height * lam  # z up
+        bot = -body.height / 2 + conc + (1 - f_top) * body.height * lam
+        if body.retro > 0:
+            retro = body.retro * np.exp(-((z - (top - 0.3 * (top - bot))) / 3.0) ** 2) * np.exp(-(x / 8.0) ** 2)
+            b_eff = np.where(y > 0, b + retro, b)
+        else:
+            b_eff = b
+        d_ax = (1 - _axial_radius(x / a, y / b_eff)) * min(a, b)
+        d_top, d_bot = top - z, z - bot
+        return np.minimum.reduce([d_ax, d_top, d_bot]), d_top, d_bot
+
+    X, Y, Z = np.meshgrid(*(np.asarray(c - o, dtype=np.float32) for c, o in zip((cx, cy, cz), off)),
+                          indexing="ij")
+    sdf, d_top, d_bot = geometry(X, Y, Z)
+    inside = np.clip(sdf / fine + 0.5, 0, 1)
+    rho_hu = (175.0 + 30.0 * t) / (1 - 0.45 * body.loss)
+    coarse = 0.9 + 0.18 * max(0.0, -t - 1.5)
+    tex = _texture(rng, X.shape, (fine,) * 3, coarse, min(0.85, 0.35 + 0.12 * max(0.0, -t - 1.5)), 2)
+    hu = np.full(X.shape, 40.0) + 8.0 * _smooth_field(rng, X.shape, 6.0 / fine)
+    # Paraspinal fat and muscle around; canal (CSF) behind the body.
+    fat = _smooth_field(rng, X.shape, 5.0 / fine) > 1.1
+    hu = np.where(fat, -90.0, hu)
+    canal = ((X / 8.0) ** 2 + ((Y - body.depth / 2 - 9.0) / 7.5) ** 2) < 1
+    hu = np.where(canal, 12.0, hu)
+    cortex_hu = 850.0
+    trab = rho_hu * (1 + 0.45 * tex)
+    shell = np.exp(-(np.clip(sdf, 0, None) / body.cortex) ** 2)
+    vert_hu = trab * (1 - shell) + cortex_hu * shell
+    if row["condensation_band"]:
+        band = np.exp(-((d_top - 3.0) / 1.6) ** 2) * np.clip(1 + 0.4 * _smooth_field(rng, X.shape, 2.0), 0, None)
+        vert_hu += 210.0 * band
+    fx = row["mri_finding"]
+    if fx in ("vacuum_cleft", "fluid"):
+        cyc = -body.depth / 2 + body.depth * rng.uniform(0.3, 0.5)
+        cz_ = rng.uniform(-0.15, 0.15) * body.height * (1 - body.loss)
+        ay, az, ax = body.depth * rng.uniform(0.22, 0.35), rng.uniform(1.0, 2.2), body.width * rng.uniform(0.2, 0.35)
+        cleft = np.exp(-(((Y - cyc) / ay) ** 2 + ((Z - cz_) / az) ** 2 + (X / ax) ** 2) ** 2)
+        target = -900.0 if fx == "vacuum_cleft" else 15.0
+        vert_hu = vert_hu * (1 - cleft) + target * cleft
+    if body.shape == "burst":  # comminution: irregular fragments in the upper half
+        frag = _smooth_field(rng, X.shape, 0.8 / fine)
+        vert_hu += np.where(d_top < body.height * 0.45, 55.0 * np.sign(frag) * np.abs(frag) ** 1.5, 0.0)
+    hu = hu * (1 - inside) + vert_hu * inside
+    # Neighbouring discs (80 HU) and vertebrae.
+    z_top = body.height / 2 * (1 - body.loss * 0.5)
+    for sign in (-1, 1):
+        gap = rng.uniform(8.0, 10.0)
+        zc = sign * (body.height / 2 + gap + h0 * scale / 2)
+        sdf_n, _, _ = _neighbour_sdf(X, Y, Z - zc, body, h0 * scale)
+        in_n = np.clip(sdf_n / fine + 0.5, 0, 1)
+        shell_n = np.exp(-(np.clip(sdf_n, 0, None) / body.cortex) ** 2)
+        nb_hu = (165.0 + 26.0 * t) * (1 + 0.45 * tex) * (1 - shell_n) + cortex_hu * shell_n
+        disc = (np.abs(Z - sign * (z_top + gap / 2)) < gap / 2) & (
+            ((X / (body.width / 2)) ** 2 + (Y / (body.depth / 2)) ** 2) < 1)
+        hu = np.where(disc & (in_n < 0.5) & (inside < 0.5), 80.0, hu)
+        hu = hu * (1 - in_n) + nb_hu * in_n
+    # Pedicles.
+    for side in (-1, 1):
+        ped = ((X - side * (body.width / 2 - 6)) / 4.0) ** 2 + ((Z - 2.0) / 6.0) ** 2 < 1
+        ped &= (Y > body.depth / 2 - 2) & (Y < body.depth / 2 + 16)
+        hu = np.where(ped, 420.0, hu)
+
+    # Acquisition: kernel blur in-plane, slice profile along z, resample, noise, calibration.
+    sig_slice = center.slice_thickness / 2.355
+    hu = ndimage.gaussian_filter(hu, sigma=(center.kernel_mm / fine, center.kernel_mm / fine, sig_slice / fine))
+    nt = np.floor(fov / np.array([center.spacing, center.spacing, center.slice_thickness])).astype(int)
+    tx = (np.arange(nt[0]) + 0.5) * center.spacing - fov[0] / 2
+    ty = (np.arange(nt[1]) + 0.5) * center.spacing - fov[1] / 2
+    tz = (np.arange(nt[2]) + 0.5) * center.slice_thickness - fov[2] / 2
+    TX, TY, TZ = np.meshgrid(tx, ty, tz, indexing="ij")
+    coords = np.stack([(TX - cx[0]) / fine, (TY - cy[0]) / fine, (TZ - cz[0]) / fine])
+    img = ndimage.map_coordinates(hu, coords, order=1, mode="nearest")
+    noise = ndimage.gaussian_filter(rng.standard_normal(img.shape), 0.6)
+    noise *= center.noise_hu / (noise.std() + 1e-12)
+    img = center.hu_gain * img + center.hu_offset + noise
+    img = np.clip(np.round(img), -1024, 3071).astype(np.int16)
+    sdf_t, _, _ = geometry(TX - off[0], TY - off[1], TZ - off[2])
+    mask = (sdf_t > 0).astype(np.uint8)
+    # SimpleITK arrays are [z, y, x].
+    img = np.ascontiguousarray(np.transpose(img, (2, 1, 0)))
+    mask = np.ascontiguousarray(np.transpose(mask, (2, 1, 0)))
+    origin = (float(tx[0]), float(ty[0]), float(tz[0]))
+    return img, mask, (center.spacing, center.spacing, center.slice_thickness), origin
+
+
+def _axial_radius(xn, yn):
+    """Normalised radius of the axial outline: elliptic anteriorly (y < 0), flattened posteriorly."""
+    x2, y2 = xn * xn, yn * yn
+    return np.where(yn > 0, np.sqrt(np.sqrt(x2 * x2 + y2 * y2)), np.sqrt(x2 + y2))
+
+
+def _neighbour_sdf(X, Y, Z, body: _Body, height: float):
+    a, b = body.width / 2, body.depth / 2
+    yf = Y / b
+    rr = _axial_radius(X / a, yf)
+    r2 = np.clip((X / a) ** 2 + yf ** 2, 0, 1)
+    conc = body.concavity * (1 - r2)
+    d_top, d_bot = height / 2 - conc - Z, Z + height / 2 - conc
+    return np.minimum.reduce([(1 - rr) * min(a, b), d_top, d_bot]), d_top, d_bot
+
+
+def perturb_mask(mask: np.ndarray, spacing, rng: np.random.Generator, amplitude_mm: float = 0.45) -> np.ndarray:
+    """A second reader's mask: the first one with a smooth random boundary shift and a global bias.
+
+    Parameters
+    ----------
+    mask : ndarray of {0, 1}, shape (ny, nx) or (nz, ny, nx)
+    spacing : sequence of float
+        Voxel size in mm, in the array's axis order.
+    amplitude_mm : float
+        Standard deviation of the local boundary shift.
+    """
+    sp = np.asarray(spacing, dtype=float)
+    inside = ndimage.distance_transform_edt(mask, sampling=sp)
+    outside = ndimage.distance_transform_edt(1 - mask, sampling=sp)
+    sdf = inside - outside
+    field = _smooth_field(rng, mask.shape, 4.0 / sp) * amplitude_mm + rng.normal(0.0, 0.25)
+    out = (sdf + field) > 0
+    labels, n = ndimage.label(out)
+    if n > 1:  # keep the largest component, as a reader would draw one outline
+        sizes = ndimage.sum(out, labels, index=np.arange(1, n + 1))
+        out = labels == (1 + int(np.argmax(sizes)))
+    return out.astype(np.uint8)
+
+
+def _write_nifti(array: np.ndarray, spacing, origin, path: Path) -> str:
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(array)
+    img.SetSpacing(tuple(float(s) for s in spacing))
+    img.SetOrigin(tuple(float(o) for o in origin))
+    tmp = path.with_name(path.name + ".tmp.nii.gz")
+    sitk.WriteImage(img, str(tmp), useCompression=True)
+    os.replace(tmp, path)
+    return sha256_file(path)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _make_case(row: dict, seed: int, index: int, out: Path, with_reader2: bool) -> dict:
+    modality = row["modality"]
+    rng = np.random.default_rng([seed, MODALITIES.index(modality), 1, index])
+    series = pd.Series(row)
+    if modality == "xray":
+        img, mask, spacing, origin = _xray_image(series, XRAY_CENTERS[row["center"]], rng)
+        arr_spacing = spacing[::-1]
+    else:
+        img, mask, spacing, origin = _ct_image(series, CT_CENTERS[row["center"]], rng)
+        arr_spacing = spacing[::-1]
+    vid = row["vertebra_id"]
+    result = {
+        "image": f"images/{vid}.nii.gz",
+        "mask": f"masks/{vid}.nii.gz",
+        "mask_reader2": "",
+        "image_sha256": _write_nifti(img, spacing, origin, out / "images" / f"{vid}.nii.gz"),
+        "mask_sha256": _write_nifti(mask, spacing, origin, out / "masks" / f"{vid}.nii.gz"),
+        "mask_reader2_sha256": "",
+    }
+    if with_reader2:
+        m2 = perturb_mask(mask, arr_spacing, rng)
+        result["mask_reader2"] = f"masks_reader2/{vid}.nii.gz"
+        result["mask_reader2_sha256"] = _write_nifti(m2, spacing, origin, out / "masks_reader2" / f"{vid}.nii.gz")
+    return result
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    """Everything that determines a synthetic cohort's bytes."""
+
+    modality: str
+    seed: int
+    n_patients: int
+    n_reader2: int
+    synth_version: str = SYNTH_VERSION
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int | None = None,
+          n_reader2: int = 30, n_jobs: int = -1, progress: bool = True) -> Path:
+    """Generate a synthetic cohort: images, masks and ``manifest.csv`` under ``out``.
+
+    The cohort is written to a temporary sibling folder and moved into place when complete, so an
+    interrupted run leaves nothing half written. The same arguments give byte-identical files.
+
+    Parameters
+    ----------
+    modality : {"xray", "ct"}
+    out : path
+        Folder to create (replaced if it exists).
+    seed : int
+    n_patients : int, optional
+        Total number of patients; the paper's cohort by default.
+    n_reader2 : int
+        Number of center-I vertebrae that get a second reader's mask (ICC studies use 30).
+    n_jobs : int
+        Worker processes (-1: all cores).
+
+    Returns
+    -------
+    Path of the written ``manifest.csv``.
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    from ovfkit.manifest import MANIFEST_COLUMNS, write_csv_atomic
+
+    table = cohort_table(modality, seed=seed, n_patients=n_patients)
+    settings = SynthSettings(modality, seed, int(table["patient_id"].nunique()), n_reader2)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    for sub in ("images", "masks", "masks_reader2"):
+        (tmp / sub).mkdir(parents=True)
+    r2_rng = np.random.default_rng([seed, MODALITIES.index(modality), 2])
+    center1 = np.flatnonzero(table["center"].to_numpy() == "I")
+    chosen = set(r2_rng.choice(center1, size=min(n_reader2, len(center1)), replace=False).tolist())
+    records = table.to_dict("records")
+    jobs = (delayed(_make_case)(rec, seed, i, tmp, i in chosen) for i, rec in enumerate(records))
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    files = list(tqdm(results, total=len(records), desc=f"synth {modality}", disable=not progress, unit="case"))
+    full = pd.concat([table.reset_index(drop=True), pd.DataFrame(files)], axis=1)
+    manifest = full[[c for c in MANIFEST_COLUMNS if c in full.columns]]
+    write_csv_atomic(manifest, tmp / "manifest.csv")
+    truth_cols = ["vertebra_id", "morphology_finding", "mri_finding", "clinical_finding", "height_loss",
+                  "retropulsion_mm", "condensation_band"] + [f"true_{c}" for c in astlof.COMPONENTS]
+    write_csv_atomic(full[truth_cols], tmp / "truth.csv")
+    (tmp / "synth_settings.json").write_text(json.dumps(asdict(settings), indent=2, sort_keys=True) + "\n")
+    if out.exists():
+        trash = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, trash)
+        os.replace(tmp, out)
+        shutil.rmtree(trash)
+    else:
+        os.replace(tmp, out)
+    return out / "manifest.csv"
+
+
+def cohort_is_current(folder: str | os.PathLike, modality: str, seed: int, n_patients: int | None,
+                      n_reader2: int = 30) -> bool:
+    """True if ``folder`` holds a complete cohort generated with exactly these settings."""
+    folder = Path(folder)
+    path = folder / "synth_settings.json"
+    if not (path.exists() and (folder / "manifest.csv").exists()):
+        return False
+    n = DESIGNS[modality].n_patients if n_patients is None else int(n_patients)
+    expected = asdict(SynthSettings(modality, seed, n, n_reader2))
+    try:
+        return json.loads(path.read_text()) == expected
+    except json.JSONDecodeError:
+        return False

@@ -1,0 +1,78 @@
+"""End to end: both notebooks for both modalities on a tiny cohort, the book, and the page in Chromium."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ovfkit import runner
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    root = tmp_path_factory.mktemp("book")
+    index = runner.run("all", "quick", seed=3, build_dir=root / "build", out_dir=root)
+    return index
+
+
+@pytest.mark.slow
+def test_book_holds_both_chapters_for_both_modalities_with_figures(built_book):
+    html = built_book.parent
+    for modality in ("xray", "ct"):
+        for chapter, figures in (("01_cohort", 2), ("02_astlof", 3)):
+            page = (html / modality / f"{chapter}.html").read_text()
+            assert "Run parameters" in page and "Provenance" in page
+            assert f"<code class=\"docutils literal notranslate\"><span class=\"pre\">{modality}</span></code>" in page
+            imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
+            assert len(imgs) >= figures, (modality, chapter, imgs)
+            for src in imgs:
+                assert (html / modality / src).resolve().is_file()
+            assert "Traceback" not in page
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    index = built_book.read_text()
+    assert "mathjax/tex-chtml.js" in index and "cdn.jsdelivr" not in index
+
+
+@pytest.mark.slow
+def test_every_figure_has_its_data_beside_it(built_book):
+    figures = built_book.parents[2] / "build" / "xray" / "figures"
+    for png in figures.glob("*.png"):
+        assert png.with_suffix(".csv").is_file(), png.name
+
+
+@pytest.mark.slow
+def test_baseline_auc_is_measured_in_the_chapter(built_book):
+    page = (built_book.parent / "xray" / "01_cohort.html").read_text()
+    assert re.search(r"reaches a macro AUC of <strong>0\.\d{3}</strong>", page)
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _headless(*args, url, tmp):
+    cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp}", "--hide-scrollbars", "--virtual-time-budget=15000", *args, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("page", ["index.html", "xray/01_cohort.html"])
+def test_page_renders_in_chromium_with_typeset_formulas(built_book, tmp_path, page):
+    from PIL import Image
+
+    url = (built_book.parent / page).as_uri()
+    dom = _headless("--dump-dom", url=url, tmp=tmp_path / "dom").stdout
+    assert dom.count("<mjx-container") >= 1, "MathJax did not typeset the formulas offline"
+    assert "mjx-merror" not in dom
+    shot = tmp_path / "page.png"
+    _headless(f"--screenshot={shot}", "--window-size=1200,1600", url=url, tmp=tmp_path / "shot")
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 20, "the page looks blank"
+    assert (pixels < 128).mean() > 0.01, "no text or figures drawn"

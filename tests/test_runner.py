@@ -1,0 +1,78 @@
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from ovfkit import runner
+
+
+def _notebook(path, *cells, error_output=False):
+    params = new_code_cell('modality = "xray"\nmanifest = ""\noutput_dir = ""\ncache_dir = ""\nseed = 0\nprofile = "quick"')
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[new_markdown_cell("# Title"), params, *cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if error_output:
+        nb.cells[-1].outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue="boom", traceback=[])]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_failing_cell_stops_the_run_and_names_the_cell(tmp_path, tiny_cohorts):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_cohort.ipynb", new_code_cell("x = 1"), new_code_cell("raise ValueError('deliberately broken')"))
+    with pytest.raises(runner.RunError, match=r"01_cohort.ipynb \(xray\) failed in cell \d+: ValueError: "
+                                              r"deliberately broken"):
+        runner.run_modality("xray", runner.PROFILES["quick"], seed=0, build_dir=tmp_path / "build", notebooks_dir=nbs,
+                            chapters=("01_cohort",), manifest=tiny_cohorts["xray"])
+    assert not (tmp_path / "build" / "book" / "xray" / "01_cohort.ipynb").exists()
+
+
+def test_raises_exception_tag_does_not_let_an_error_through(tmp_path):
+    """A cell tagged raises-exception would render its traceback in the book; the run must fail instead."""
+    cell = new_code_cell("raise ValueError('boom')")
+    cell.metadata["tags"] = ["raises-exception"]
+    src = _notebook(tmp_path / "nb.ipynb", cell)
+    with pytest.raises(runner.RunError, match="ValueError: boom"):
+        runner.execute_notebook(src, tmp_path / "out.ipynb", {"modality": "xray"}, cwd=tmp_path)
+
+
+def test_error_outputs_are_found_in_any_cell(tmp_path):
+    nb = nbformat.read(_notebook(tmp_path / "nb.ipynb", new_code_cell("1"), error_output=True), as_version=4)
+    assert runner.error_outputs(nb) == ["cell 2: ValueError: boom"]
+
+
+def test_render_replaces_parameter_cells_and_adds_provenance(tmp_path):
+    nb = new_notebook(cells=[new_markdown_cell("# T"), new_code_cell("a = 1"), new_code_cell("a = 2"),
+                             new_code_cell("print(a)")])
+    nb.cells[1].metadata["tags"] = ["parameters"]
+    nb.cells[2].metadata["tags"] = ["injected-parameters"]
+    out = runner.render_for_book(nb, {"modality": "ct", "seed": 3}, "01_cohort", {"ovfkit": "0.1.0"}, key="k")
+    sources = [c.source for c in out.cells]
+    assert "a = 1" not in sources and "a = 2" not in sources
+    assert "Run parameters" in sources[1] and "`ct`" in sources[1] and "-p modality ct" in sources[1]
+    assert "Provenance" in sources[-1] and "0.1.0" in sources[-1]
+    assert out.metadata["ovfkit"]["key"] == "k"
+
+
+def test_unchanged_notebook_is_reused_and_a_change_reexecutes(tmp_path, tiny_cohorts):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    _notebook(nbs / "01_cohort.ipynb", new_code_cell("print('hello')"))
+    kw = dict(seed=0, build_dir=tmp_path / "build", notebooks_dir=nbs, chapters=("01_cohort",),
+              manifest=tiny_cohorts["xray"])
+    (out,) = runner.run_modality("xray", runner.PROFILES["quick"], **kw)
+    stamp = out.stat().st_mtime_ns
+    runner.run_modality("xray", runner.PROFILES["quick"], **kw)
+    assert out.stat().st_mtime_ns == stamp
+    _notebook(nbs / "01_cohort.ipynb", new_code_cell("print('changed')"))
+    runner.run_modality("xray", runner.PROFILES["quick"], **kw)
+    assert "changed" in json.dumps(nbformat.read(out, as_version=4).dict())
+
+
+def test_unknown_profile_and_modality_are_refused():
+    with pytest.raises(ValueError, match="profile 'fast'"):
+        runner.run(profile="fast")
+    with pytest.raises(ValueError, match="modality 'mri'"):
+        runner.run(modality="mri")

@@ -1,0 +1,140 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from ovfkit import astlof, synth
+from ovfkit.manifest import load_manifest
+
+DATA_MANIFESTS = Path(__file__).resolve().parents[1] / "data_manifests"
+
+
+def _digests(folder: Path) -> dict:
+    from ovfkit.synth import sha256_file
+
+    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("modality", synth.MODALITIES)
+def test_same_seed_gives_byte_identical_files(tiny_cohorts, tmp_path, modality):
+    again = synth.synth(modality, tmp_path / modality, seed=7, n_patients=10, n_reader2=4, n_jobs=1,
+                        progress=False)
+    assert _digests(again.parent) == _digests(tiny_cohorts[modality].parent)
+
+
+def test_another_seed_gives_another_cohort():
+    a = synth.cohort_table("xray", seed=1, n_patients=50)
+    b = synth.cohort_table("xray", seed=2, n_patients=50)
+    assert not a["astlof_total"].equals(b["astlof_total"]) or not a["age"].equals(b["age"])
+
+
+@pytest.mark.parametrize("modality", synth.MODALITIES)
+def test_default_cohort_follows_the_paper_design(modality):
+    design = synth.DESIGNS[modality]
+    t = synth.cohort_table(modality, seed=42)
+    assert t["patient_id"].nunique() == design.n_patients
+    counts = t["cohort"].value_counts()
+    for cohort in ("external", "prospective"):
+        assert counts[cohort] == pytest.approx(design.vertebrae[cohort], rel=0.1)
+    center_i = counts["train"] + counts["internal"]
+    assert center_i == pytest.approx(design.vertebrae["train"] + design.vertebrae["internal"], rel=0.05)
+    # Train/internal split 80/20 by patient inside center I.
+    pats = t.drop_duplicates("patient_id")
+    share = (pats["cohort"] == "train").sum() / pats["cohort"].isin(["train", "internal"]).sum()
+    assert share == pytest.approx(0.8, abs=0.01)
+    assert (t.groupby("patient_id")["cohort"].nunique() == 1).all()
+    assert (t.groupby("patient_id").size() > 1).any(), "some patients must have several vertebrae"
+    assert {c: synth.COHORT_CENTER[c] for c in t["cohort"].unique()} == dict(
+        t.groupby("cohort")["center"].first())
+
+
+@pytest.mark.parametrize("modality", synth.MODALITIES)
+def test_class_mix_is_near_the_papers(modality):
+    t = synth.cohort_table(modality, seed=42)
+    mix = t["astlof_class"].value_counts(normalize=True).sort_index().to_numpy()
+    assert np.allclose(mix, [0.45, 0.43, 0.12], atol=0.08), mix
+
+
+def test_labels_are_consistent_and_readers_disagree_realistically():
+    t = synth.cohort_table("ct", seed=42)
+    assert (t["astlof_total"] == t[list(astlof.COMPONENTS)].sum(axis=1)).all()
+    assert (t["astlof_class"] == astlof.astlof_class(t["astlof_total"])).all()
+    agree = astlof.agreement_table(t)
+    assert agree["kappa"].between(0.6, 0.97).all(), agree["kappa"]
+    # The consensus is not always the truth: both readers can agree on a wrong score.
+    assert (t["clinical"] != t["true_clinical"]).any()
+    assert (t.loc[t["acuity"] == "acute", "mri_finding"] == "edema").all()
+
+
+@pytest.mark.parametrize("modality, dim", [("xray", 2), ("ct", 3)])
+def test_images_have_the_center_geometry_and_nonempty_masks(tiny_cohorts, modality, dim):
+    m = load_manifest(tiny_cohorts[modality])
+    centers = synth.XRAY_CENTERS if modality == "xray" else synth.CT_CENTERS
+    for _, row in m.iterrows():
+        img = sitk.ReadImage(row["image"])
+        assert img.GetDimension() == dim
+        c = centers[row["center"]]
+        assert img.GetSpacing()[0] == pytest.approx(c.spacing)
+        if dim == 3:
+            assert img.GetSpacing()[2] == pytest.approx(c.slice_thickness)
+        assert np.allclose(img.GetDirection(), np.eye(dim).ravel())
+        assert sitk.GetArrayFromImage(sitk.ReadImage(row["mask"])).sum() > 50
+
+
+def test_ct_intensities_are_plausible_hounsfield_units(tiny_cohorts):
+    m = load_manifest(tiny_cohorts["ct"])
+    row = m.iloc[0]
+    img = sitk.GetArrayFromImage(sitk.ReadImage(row["image"])).astype(float)
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(row["mask"])) > 0
+    from scipy import ndimage
+
+    core = ndimage.binary_erosion(mask, iterations=2)
+    assert 20 < np.median(img[core]) < 250  # osteoporotic trabecular bone
+    assert np.percentile(img[mask & ~core], 99) > 300  # cortical shell
+    assert -200 < np.median(img[~mask]) < 100  # soft tissue, fat, disc
+
+
+def test_reader2_masks_overlap_but_differ(tiny_cohorts):
+    m = load_manifest(tiny_cohorts["xray"])
+    rows = m[m["mask_reader2"] != ""]
+    assert len(rows) == 4
+    for _, row in rows.iterrows():
+        a = sitk.GetArrayFromImage(sitk.ReadImage(row["mask"])) > 0
+        b = sitk.GetArrayFromImage(sitk.ReadImage(row["mask_reader2"])) > 0
+        dice = 2 * (a & b).sum() / (a.sum() + b.sum())
+        assert 0.85 < dice < 1.0
+
+
+def test_settings_file_records_what_made_the_cohort(tiny_cohorts):
+    folder = tiny_cohorts["xray"].parent
+    settings = json.loads((folder / "synth_settings.json").read_text())
+    assert settings["seed"] == 7 and settings["n_patients"] == 10
+    assert synth.cohort_is_current(folder, "xray", 7, 10, n_reader2=4)
+    assert not synth.cohort_is_current(folder, "xray", 8, 10, n_reader2=4)
+
+
+@pytest.mark.parametrize("modality", synth.MODALITIES)
+def test_committed_manifest_matches_the_generator(modality):
+    """data_manifests/synthetic_<modality>.csv is what `ovfkit synth --seed 42` writes (labels and paths)."""
+    committed = pd.read_csv(DATA_MANIFESTS / f"synthetic_{modality}.csv", keep_default_na=False)
+    t = synth.cohort_table(modality, seed=42)
+    for col in ("patient_id", "vertebra_id", "level", "center", "cohort", "astlof_total", "astlof_class", "age", "sex"):
+        assert committed[col].astype(str).tolist() == t[col].astype(str).tolist(), col
+
+
+def test_perturb_mask_keeps_one_component():
+    rng = np.random.default_rng(0)
+    mask = np.zeros((60, 60), np.uint8)
+    mask[15:45, 10:50] = 1
+    out = synth.perturb_mask(mask, (0.5, 0.5), rng)
+    from scipy import ndimage
+
+    assert ndimage.label(out)[1] == 1
+
+
+def test_too_few_patients_is_refused():
+    with pytest.raises(ValueError, match="n_patients=3 is too small"):
+        synth.cohort_table("xray", n_patients=3)
