@@ -41,7 +41,7 @@ lock:
 	.lockvenv/bin/python -m pip install -q numpy setuptools wheel versioneer
 	.lockvenv/bin/python -m pip install -q --no-build-isolation 'pyradiomics==3.0.1'
 	.lockvenv/bin/python -m pip install -q '.[test]'
-	.lockvenv/bin/python -m pip freeze --all --exclude-editable | grep -v -E '^(pip|ovfkit)==' > requirements.lock.tmp
+	.lockvenv/bin/python -m pip freeze --all --exclude-editable | grep -v -E '^(pip==|ovfkit[ =@])' > requirements.lock.tmp
 	mv requirements.lock.tmp requirements.lock && rm -rf .lockvenv
 
 clean:

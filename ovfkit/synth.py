@@ -37,8 +37,12 @@ from scipy import ndimage
 
 from ovfkit import astlof
 
-#: Bumped when generated images or labels change for the same seed.
-SYNTH_VERSION = "1"
+def _code_hash() -> str:
+    """Hash of the code that decides a cohort's bytes (this module and the ASTLOF rules)."""
+    h = hashlib.sha256()
+    for mod in (__file__, astlof.__file__):
+        h.update(Path(mod).read_bytes())
+    return h.hexdigest()[:16]
 
 MODALITIES = ("xray", "ct")
 LEVELS = ("T10", "T11", "T12", "L1", "L2", "L3", "L4")
@@ -215,7 +219,7 @@ def _reader(true_scores: np.ndarray, p_error: float, rng: np.random.Generator) -
     return out
 
 
-READER_ERROR = {"morphology": 0.08, "mri": 0.06, "bmd": 0.02, "clinical": 0.12}
+READER_ERROR = {"morphology": 0.05, "mri": 0.04, "bmd": 0.02, "clinical": 0.08}
 
 
 def cohort_table(modality: str, seed: int = 42, n_patients: int | None = None) -> pd.DataFrame:
@@ -640,10 +644,12 @@ class SynthSettings:
     seed: int
     n_patients: int
     n_reader2: int
-    synth_version: str = SYNTH_VERSION
+    code: str = ""
 
-    def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+    def __post_init__(self):
+        if not self.code:
+            object.__setattr__(self, "code", _code_hash())
+
 
 
 def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int | None = None,

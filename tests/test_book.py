@@ -70,7 +70,7 @@ def test_page_renders_in_chromium_with_typeset_formulas(built_book, tmp_path, pa
     url = (built_book.parent / page).as_uri()
     dom = _headless("--dump-dom", url=url, tmp=tmp_path / "dom").stdout
     assert dom.count("<mjx-container") >= 1, "MathJax did not typeset the formulas offline"
-    assert "mjx-merror" not in dom
+    assert "<mjx-merror" not in dom, "a formula failed to typeset"
     shot = tmp_path / "page.png"
     _headless(f"--screenshot={shot}", "--window-size=1200,1600", url=url, tmp=tmp_path / "shot")
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
