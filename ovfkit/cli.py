@@ -97,6 +97,54 @@ def run(
         _fail([f"ovfkit run: {exc}"], code=1)
 
 
+features_app = typer.Typer(help="Extract features for every vertebra of a manifest.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
+
+
+@features_app.command("radiomics")
+def features_radiomics(
+    manifest: Path = typer.Option(..., help="Manifest CSV (validated first)."),
+    out: Path = typer.Option(..., help="Parquet file to write: one row per vertebra, PyRadiomics' feature names."),
+    params: Optional[str] = typer.Option(
+        None, help="PyRadiomics parameter YAML, or a shipped name (xray, ct_sagittal, ct_volume); "
+                   "default: the modality's shipped file."),
+    jobs: int = typer.Option(-1, help="Local worker processes (-1: all cores)."),
+    scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://host:8786) instead of local workers."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Per-case cache folder (keyed by content and settings)."),
+    mask_column: str = typer.Option("mask", help="mask or mask_reader2."),
+) -> None:
+    """PyRadiomics features; failed cases are listed and skipped, all failing exits 1."""
+    import os
+    import tempfile
+
+    from ovfkit import radiomics
+    from ovfkit.manifest import ManifestError, load_manifest
+
+    try:
+        m = load_manifest(manifest)
+    except ManifestError as exc:
+        _fail(exc.problems + [f"{len(exc.problems)} problem(s) in {exc.path}"])
+    modalities = sorted(m["modality"].unique())
+    if params is None and len(modalities) != 1:
+        _fail([f"ovfkit features radiomics: the manifest mixes modalities {modalities}; pass --params"])
+    try:
+        table = radiomics.extract_manifest(m, params or radiomics.default_params(modalities[0]), n_jobs=jobs,
+                                           cache_dir=cache_dir, scheduler=scheduler, mask_column=mask_column)
+    except (ValueError, TypeError) as exc:
+        _fail([f"ovfkit features radiomics: {exc}"])
+    except RuntimeError as exc:
+        _fail([f"ovfkit features radiomics: {exc}"], code=1)
+    for f in table.attrs["failures"]:
+        typer.echo(f"failed: {f['vertebra_id']}: {f['reason']}", err=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(fd)
+    table.attrs = {}
+    table.to_parquet(tmp)
+    os.replace(tmp, out)
+    typer.echo(f"wrote {out}: {table.shape[0]} vertebrae x {table.shape[1]} features")
+
+
 @app.command()
 def schema() -> None:
     """Print the manifest schema as a Markdown table."""

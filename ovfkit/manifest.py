@@ -257,7 +257,7 @@ def geometry_mismatch(a, b, *, spacing_rtol=1e-4, origin_atol=1e-3, direction_at
 def _check_files(df: pd.DataFrame, root: Path, name: str) -> list[str]:
     import SimpleITK as sitk
 
-    from ovfkit.synth import sha256_file
+    from ovfkit.provenance import sha256_file
 
     problems: list[str] = []
     for i in range(len(df)):

@@ -179,3 +179,93 @@ def save_table(df: pd.DataFrame, name: str, outdir: str | os.PathLike) -> Path:
     path = Path(outdir) / f"{name}.csv"
     write_csv_atomic(df, path, index=True)
     return path
+
+
+def feature_family_counts(families: pd.DataFrame, kept: pd.Series | None = None):
+    """Heatmap of feature counts by image type (rows) and class (columns); with ``kept`` (bool per
+    feature name) cells read 'kept/total'."""
+    import seaborn as sns
+
+    total = pd.crosstab(families["image_type"], families["feature_class"])
+    annot = total.astype(str)
+    data = total.stack().rename("n_features").reset_index()
+    if kept is not None:
+        fam = families.assign(kept=kept.reindex(families["feature_name"]).fillna(False).to_numpy())
+        k = pd.crosstab(fam["image_type"], fam["feature_class"], values=fam["kept"], aggfunc="sum").fillna(0)
+        k = k.reindex_like(total).fillna(0).astype(int)
+        annot = k.astype(str) + "/" + total.astype(str)
+        data["n_kept"] = k.stack().to_numpy()
+    fig, ax = plt.subplots(figsize=(1.1 * total.shape[1] + 2.5, 0.45 * total.shape[0] + 1.5))
+    sns.heatmap(total, annot=annot, fmt="", cmap="Blues", cbar=False, ax=ax, linewidths=0.5)
+    ax.set_xlabel("feature class")
+    ax.set_ylabel("image type")
+    fig.tight_layout()
+    return fig, data
+
+
+def icc_histogram(icc: pd.Series, threshold: float = 0.8):
+    """Distribution of per-feature ICC with the retention threshold."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    vals = icc.dropna().clip(lower=-0.5)
+    ax.hist(vals, bins=np.linspace(-0.5, 1, 61), color="#4C72B0")
+    ax.axvline(threshold, color="k", ls="--", lw=1)
+    kept = int((icc >= threshold).sum())
+    ax.text(threshold, ax.get_ylim()[1] * 0.9, f"  ICC >= {threshold}: {kept} of {icc.notna().sum()} kept",
+            fontsize=8)
+    ax.set_xlabel(f"{icc.name or 'ICC'} between the two readers' masks (values below -0.5 shown at -0.5)")
+    ax.set_ylabel("features")
+    fig.tight_layout()
+    return fig, icc.rename("icc").rename_axis("feature").reset_index()
+
+
+def pca_by_center(before: pd.DataFrame, after: pd.DataFrame, batch: pd.Series, train_index):
+    """First two principal components before and after harmonization, coloured by center.
+
+    The scaler and PCA are fitted on the training rows of each table and applied to all rows.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=False, sharey=False)
+    rows = []
+    centers = sorted(batch.loc[before.index].unique(), key=lambda c: (len(c), c))
+    colors = dict(zip(centers, ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B2"]))
+    for ax, (label, table) in zip(axes, (("before ComBat", before), ("after ComBat", after))):
+        pca = make_pipeline(StandardScaler(), PCA(n_components=2, random_state=0)).fit(table.loc[train_index])
+        pc = pca.transform(table)
+        var = pca[-1].explained_variance_ratio_
+        for c in centers:
+            m = (batch.loc[table.index] == c).to_numpy()
+            ax.scatter(pc[m, 0], pc[m, 1], s=6, alpha=0.6, color=colors[c], label=f"center {c}")
+        ax.set_title(label)
+        ax.set_xlabel(f"PC1 ({var[0]:.0%})")
+        ax.set_ylabel(f"PC2 ({var[1]:.0%})")
+        rows.append(pd.DataFrame({"vertebra_id": table.index, "stage": label, "center": batch.loc[table.index].to_numpy(),
+                                  "pc1": pc[:, 0], "pc2": pc[:, 1]}))
+    axes[0].legend(frameon=False, markerscale=3)
+    fig.tight_layout()
+    return fig, pd.concat(rows, ignore_index=True)
+
+
+def class_clustermap(X: pd.DataFrame, labels: pd.Series, *, max_features: int = 60):
+    """Clustered heatmap of z-scored features (columns) by vertebra (rows), rows coloured by class.
+
+    The ``max_features`` features with the largest variance of their z-scores between classes are
+    shown (one-way ANOVA F), clustered by correlation; rows are clustered within the table.
+    """
+    import seaborn as sns
+    from sklearn.feature_selection import f_classif
+
+    z = (X - X.mean()) / X.std(ddof=0).replace(0, 1)
+    f, _ = f_classif(z.fillna(0), labels.loc[z.index])
+    top = z.columns[np.argsort(-np.nan_to_num(f))[:max_features]]
+    zz = z[top].clip(-3, 3)
+    row_colors = labels.loc[zz.index].map(CLASS_COLORS).rename("class")
+    grid = sns.clustermap(zz, row_colors=row_colors, cmap="RdBu_r", center=0, metric="correlation",
+                          method="average", figsize=(11, 8), xticklabels=False, yticklabels=False,
+                          cbar_kws={"label": "z-score"})
+    grid.ax_heatmap.set_xlabel(f"{len(top)} features with the largest between-class F")
+    grid.ax_heatmap.set_ylabel("vertebrae")
+    data = zz.assign(astlof_class=labels.loc[zz.index]).reset_index()
+    return grid.figure, data

@@ -18,14 +18,18 @@ KEY_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "SimpleITK", "pyradi
                 "statsmodels", "tableone", "papermill", "jupyter-book")
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def file_hash(path: str | os.PathLike) -> str:
     """SHA-256 of a file, or 'missing' if it does not exist."""
-    p = Path(path)
-    return sha256_bytes(p.read_bytes()) if p.is_file() else "missing"
+    return sha256_file(path) if Path(path).is_file() else "missing"
 
 
 def source_hash() -> str:

@@ -105,9 +105,64 @@ def extract_case(image, mask, settings) -> pd.Series:
     img, msk = _as_image(image), _as_image(mask)
     if roi == "largest_sagittal" and img.GetDimension() == 3:
         img, msk, _ = largest_slice(img, msk, axis=0)
+    _check_label(msk, params)
+    _check_dimensionality(img, msk, params)
     result = _extractor(params).execute(img, msk)
     feats = {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
+    _check_image_types(feats, params)
     return pd.Series(feats, dtype=float)
+
+
+def _check_dimensionality(img, msk, params: dict) -> None:
+    """PyRadiomics' 2-D traps, refused with a message that says what to do.
+
+    * ``force2D`` on a 2-D image: PyRadiomics takes the row axis as out-of-plane and computes texture
+      along single rows (GLSZM equals GLRLM, the wavelet splits one axis only).
+    * ``shape2D`` on a 3-D mask spanning several slices: PyRadiomics fails with an unformatted message.
+    """
+    import SimpleITK as sitk
+
+    setting = params.get("setting") or {}
+    if img.GetDimension() == 2 and setting.get("force2D"):
+        raise ValueError("force2D is set but the image is 2-D: PyRadiomics would compute 1-D texture along "
+                         "rows; remove force2D/force2Ddimension (2-D images are extracted in 2-D natively)")
+    if img.GetDimension() == 3 and "shape2D" in (params.get("featureClass") or {}):
+        axis = int(setting.get("force2Ddimension", 0))  # numpy axis of the [z, y, x] array
+        extent = int(np.any(sitk.GetArrayViewFromImage(msk) > 0, axis=tuple(a for a in range(3) if a != axis)).sum())
+        if extent > 1:
+            raise ValueError(f"shape2D needs an ROI on one slice, but the 3-D mask spans {extent} slices along "
+                             f"axis {axis}; use 'shape' (3-D) or extract one slice (ovfkit: roi: largest_sagittal)")
+
+
+_IMAGE_TYPE_PREFIX = {"Original": "original", "LoG": "log-sigma", "Wavelet": "wavelet", "Square": "square",
+                      "SquareRoot": "squareroot", "Logarithm": "logarithm", "Exponential": "exponential",
+                      "Gradient": "gradient", "LBP2D": "lbp-2D", "LBP3D": "lbp-3D"}
+
+
+def _check_image_types(feats: dict, params: dict) -> None:
+    """Fail if a requested image type produced no feature (PyRadiomics skips some with only a log
+    warning, e.g. LoG on an image smaller than the filter in one dimension, such as a single slice)."""
+    prefixes = {k.split("_", 1)[0] for k in feats}
+    for name in (params.get("imageType") or {}):
+        prefix = _IMAGE_TYPE_PREFIX.get(name, name.lower())
+        if not any(p.startswith(prefix) for p in prefixes):
+            raise ValueError(f"image type {name} produced no features (PyRadiomics skipped it, for LoG usually "
+                             "because the image is too small for the sigma in one dimension, e.g. one slice); "
+                             "extract 2-D images natively or remove the image type")
+
+
+def _check_label(mask, params: dict) -> None:
+    """A mask whose ROI label is not the configured one fails with a message that says what to set."""
+    import SimpleITK as sitk
+
+    label = params.get("setting", {}).get("label", 1)
+    values = np.unique(sitk.GetArrayViewFromImage(mask))
+    present = [int(v) for v in values if v != 0]
+    if label not in present:
+        if not present:
+            raise ValueError("mask is empty (no voxel > 0); redraw the ROI")
+        raise ValueError(f"mask holds label(s) {present} but the settings extract label {label}; "
+                         f"set `setting: label: {present[0]}` in the parameter file")
 
 
 def settings_key(settings) -> str:
@@ -121,7 +176,7 @@ def settings_key(settings) -> str:
 
 
 def _file_digest(path: str, known: str = "") -> str:
-    from ovfkit.synth import sha256_file
+    from ovfkit.provenance import sha256_file
 
     if known:
         return known
@@ -152,8 +207,28 @@ def _case_job(vid: str, image: str, mask: str, settings: dict, key: str, cache_d
     return vid, feats, None
 
 
+def _run_dask(jobs, scheduler, progress: bool):
+    """Run case jobs on a Dask cluster; results in job order."""
+    from distributed import Client, as_completed
+    from tqdm.auto import tqdm
+
+    own = not isinstance(scheduler, Client)
+    client = Client(scheduler) if own else scheduler
+    try:
+        futures = [client.submit(_case_job, *job, pure=False) for job in jobs]
+        order = {f.key: i for i, f in enumerate(futures)}
+        results = [None] * len(futures)
+        for fut in tqdm(as_completed(futures), total=len(futures), desc="radiomics (dask)", disable=not progress,
+                        unit="case"):
+            results[order[fut.key]] = fut.result()
+        return results
+    finally:
+        if own:
+            client.close()
+
+
 def extract_manifest(manifest: pd.DataFrame, settings, *, n_jobs: int = -1, cache_dir=None,
-                     progress: bool = True, mask_column: str = "mask") -> pd.DataFrame:
+                     progress: bool = True, mask_column: str = "mask", scheduler=None) -> pd.DataFrame:
     """Extract features for every row of a loaded manifest (see :func:`ovfkit.manifest.load_manifest`).
 
     Parameters
@@ -168,6 +243,10 @@ def extract_manifest(manifest: pd.DataFrame, settings, *, n_jobs: int = -1, cach
         Per-case Parquet cache keyed by image content, mask content, settings and PyRadiomics version.
     mask_column : str
         ``mask`` or ``mask_reader2``; rows with an empty mask path are skipped.
+    scheduler : dask.distributed.Client or str, optional
+        Run the cases on a Dask cluster (a client, or a scheduler address such as
+        ``tcp://10.0.0.1:8786``) instead of local processes; the table is the same. Paths and the
+        cache folder must be reachable from the workers.
 
     Returns
     -------
@@ -186,10 +265,13 @@ def extract_manifest(manifest: pd.DataFrame, settings, *, n_jobs: int = -1, cach
         img_d = _file_digest(r["image"], r.get("image_sha256", "") or "")
         msk_d = _file_digest(r[mask_column], r.get(f"{mask_column}_sha256", "") or "")
         key = hashlib.sha256(f"{img_d}:{msk_d}:{skey}".encode()).hexdigest()
-        jobs.append(delayed(_case_job)(r["vertebra_id"], r["image"], r[mask_column], params, key,
-                                       str(cache_dir) if cache_dir else None))
-    out = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    results = list(tqdm(out, total=len(jobs), desc="radiomics", disable=not progress, unit="case"))
+        jobs.append((r["vertebra_id"], r["image"], r[mask_column], params, key,
+                     str(cache_dir) if cache_dir else None))
+    if scheduler is not None:
+        results = _run_dask(jobs, scheduler, progress)
+    else:
+        out = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_case_job)(*job) for job in jobs)
+        results = list(tqdm(out, total=len(jobs), desc="radiomics", disable=not progress, unit="case"))
     ok = {vid: feats for vid, feats, err in results if err is None}
     failures = [{"vertebra_id": vid, "reason": err} for vid, _, err in results if err is not None]
     if jobs and not ok:
@@ -200,3 +282,27 @@ def extract_manifest(manifest: pd.DataFrame, settings, *, n_jobs: int = -1, cach
     table.index.name = "vertebra_id"
     table.attrs["failures"] = failures
     return table.astype(float)
+
+
+def feature_families(columns) -> pd.DataFrame:
+    """Split PyRadiomics feature names into image type, feature class and feature.
+
+    ``log-sigma-1-0-mm-3D_glcm_Contrast`` -> (``log-sigma-1-0-mm``, ``glcm``, ``Contrast``); the
+    ``-3D`` suffix PyRadiomics puts on every LoG name, 2-D images included, is dropped.
+    """
+    rows = []
+    for name in columns:
+        parts = str(name).split("_", 2)
+        if len(parts) != 3:
+            raise ValueError(f"{name!r} is not a PyRadiomics feature name (imagetype_class_feature)")
+        image_type = parts[0][:-3] if parts[0].endswith("-3D") else parts[0]
+        rows.append({"feature_name": name, "image_type": image_type, "feature_class": parts[1], "feature": parts[2]})
+    return pd.DataFrame(rows)
+
+
+def default_params(modality: str) -> str:
+    """The shipped parameter file of each modality: ``xray`` or the CT's largest sagittal slice."""
+    names = {"xray": "xray", "ct": "ct_sagittal"}
+    if modality not in names:
+        raise ValueError(f"modality {modality!r} is not one of {', '.join(names)}")
+    return names[modality]

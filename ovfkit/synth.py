@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import ndimage
 
 from ovfkit import astlof
+from ovfkit.provenance import sha256_file
 
 def _code_hash() -> str:
     """Hash of the code that decides a cohort's bytes (this module and the ASTLOF rules)."""
@@ -96,12 +97,12 @@ class CtCenter:
 
 XRAY_CENTERS = {
     "I": XrayCenter(spacing=0.16, blur_mm=0.18, noise=28.0, gain=1.00, offset=0.0, gamma=1.00),
-    "II": XrayCenter(spacing=0.19, blur_mm=0.26, noise=36.0, gain=0.86, offset=160.0, gamma=0.94),
+    "II": XrayCenter(spacing=0.19, blur_mm=0.22, noise=32.0, gain=0.86, offset=160.0, gamma=0.96),
     "III": XrayCenter(spacing=0.14, blur_mm=0.14, noise=34.0, gain=1.12, offset=-90.0, gamma=1.06),
 }
 CT_CENTERS = {
     "I": CtCenter(spacing=0.70, slice_thickness=1.25, kernel_mm=0.35, noise_hu=14.0, hu_offset=0.0, hu_gain=1.00),
-    "II": CtCenter(spacing=0.80, slice_thickness=2.00, kernel_mm=0.50, noise_hu=18.0, hu_offset=12.0, hu_gain=1.04),
+    "II": CtCenter(spacing=0.80, slice_thickness=1.50, kernel_mm=0.45, noise_hu=16.0, hu_offset=12.0, hu_gain=1.04),
     "III": CtCenter(spacing=0.55, slice_thickness=0.625, kernel_mm=0.25, noise_hu=26.0, hu_offset=-10.0, hu_gain=0.97),
 }
 
@@ -600,14 +601,6 @@ def _write_nifti(array: np.ndarray, spacing, origin, path: Path) -> str:
     sitk.WriteImage(img, str(tmp), useCompression=True)
     os.replace(tmp, path)
     return sha256_file(path)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _make_case(row: dict, seed: int, index: int, out: Path, with_reader2: bool) -> dict:

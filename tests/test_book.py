@@ -57,7 +57,7 @@ def _headless(*args, url, tmp):
     cmd = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            f"--user-data-dir={tmp}", "--hide-scrollbars", "--virtual-time-budget=15000", *args, url]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=120)
 
 
 @pytest.mark.slow

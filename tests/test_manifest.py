@@ -196,7 +196,7 @@ def test_nrrd_and_dicom_series_are_read(xray_copy, tiny_cohorts, tmp_path):
 def test_cli_validate_exits_2_with_one_line_per_problem_and_no_traceback(xray_copy):
     _edit(xray_copy, lambda df: _set("cohort", "test", 0)(_set("age", "abc", 1)(df)))
     proc = subprocess.run([sys.executable, "-m", "ovfkit.cli", "validate", str(xray_copy)],
-                          capture_output=True, text=True)
+                          capture_output=True, encoding="utf-8", errors="replace")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = proc.stderr.strip().splitlines()
@@ -206,7 +206,7 @@ def test_cli_validate_exits_2_with_one_line_per_problem_and_no_traceback(xray_co
 
 def test_cli_validate_accepts_a_good_manifest(tiny_cohorts):
     proc = subprocess.run([sys.executable, "-m", "ovfkit.cli", "validate", str(tiny_cohorts["xray"])],
-                          capture_output=True, text=True)
+                          capture_output=True, encoding="utf-8", errors="replace")
     assert proc.returncode == 0, proc.stderr
     assert "OK" in proc.stdout
 

@@ -1,5 +1,7 @@
 import logging
 
+import numpy as np
+
 import pandas as pd
 import pytest
 import SimpleITK as sitk
@@ -65,3 +67,149 @@ def test_all_cases_failing_raises_with_reasons(xray_manifest, tmp_path):
 def test_unknown_shipped_params_name_lists_the_choices():
     with pytest.raises(ValueError, match="baseline_ct, baseline_xray"):
         radiomics.load_settings("nonexistent")
+
+
+# --- PyRadiomics traps -------------------------------------------------------------------------
+
+def _xray_case(xray_manifest):
+    row = xray_manifest.iloc[0]
+    return sitk.ReadImage(row["image"]), sitk.ReadImage(row["mask"])
+
+
+def test_force2d_on_a_2d_image_is_refused(xray_manifest):
+    img, msk = _xray_case(xray_manifest)
+    settings = {"setting": {"force2D": True, "force2Ddimension": 0}, "imageType": {"Original": {}},
+                "featureClass": {"glcm": None}}
+    with pytest.raises(ValueError, match="1-D texture along rows"):
+        radiomics.extract_case(img, msk, settings)
+
+
+def test_2d_texture_is_two_dimensional(xray_manifest):
+    """With the trap avoided, zone and run statistics differ (in 1-D they coincide)."""
+    img, msk = _xray_case(xray_manifest)
+    f = radiomics.extract_case(img, msk, "xray")
+    assert f["original_glszm_GrayLevelNonUniformity"] != f["original_glrlm_GrayLevelNonUniformity"]
+    assert f["original_glszm_SizeZoneNonUniformity"] != f["original_glrlm_RunLengthNonUniformity"]
+
+
+def test_wavelet_on_a_2d_image_gives_four_inplane_decompositions_and_log_is_kept(xray_manifest):
+    img, msk = _xray_case(xray_manifest)
+    families = radiomics.feature_families(radiomics.extract_case(img, msk, "xray").index)
+    assert set(families["image_type"]) == {"original", "log-sigma-1-0-mm", "log-sigma-2-0-mm", "log-sigma-3-0-mm",
+                                           "wavelet-LL", "wavelet-LH", "wavelet-HL", "wavelet-HH"}
+
+
+def test_log_silently_skipped_by_pyradiomics_is_an_error(xray_manifest):
+    """On a one-slice volume PyRadiomics drops LoG with only a log message; ovfkit refuses."""
+    img, msk = _xray_case(xray_manifest)
+    settings = {"setting": {"force2D": True, "force2Ddimension": 0}, "imageType": {"LoG": {"sigma": [1.0]}},
+                "featureClass": {"firstorder": None}}
+    with pytest.raises(ValueError, match="image type LoG produced no features"):
+        radiomics.extract_case(sitk.JoinSeries(img), sitk.JoinSeries(msk), settings)
+
+
+def test_force2d_on_a_3d_volume_with_a_3d_mask(tiny_cohorts):
+    """force2D on a 3-D mask computes per-slice 2-D texture; shape2D there is refused with advice."""
+    row = load_manifest(tiny_cohorts["ct"]).iloc[0]
+    base = {"setting": {"force2D": True, "force2Ddimension": 0, "binWidth": 25}, "imageType": {"Original": {}}}
+    f = radiomics.extract_case(row["image"], row["mask"], {**base, "featureClass": {"glcm": None}})
+    assert f.notna().all() and len(f) > 20
+    with pytest.raises(ValueError, match=r"shape2D needs an ROI on one slice, but the 3-D mask spans \d+ slices"):
+        radiomics.extract_case(row["image"], row["mask"], {**base, "featureClass": {"shape2D": None}})
+
+
+def test_mask_label_other_than_1(xray_manifest):
+    img, msk = _xray_case(xray_manifest)
+    msk255 = sitk.Cast(msk, sitk.sitkUInt8) * 255
+    with pytest.raises(ValueError, match=r"mask holds label\(s\) \[255\] .* set `setting: label: 255`"):
+        radiomics.extract_case(img, msk255, "baseline_xray")
+    settings = radiomics.load_settings("baseline_xray")
+    settings["setting"]["label"] = 255
+    pd.testing.assert_series_equal(radiomics.extract_case(img, msk255, settings),
+                                   radiomics.extract_case(img, msk, "baseline_xray"))
+
+
+def test_anisotropic_spacing_is_resampled_before_shape_and_texture():
+    """An ellipsoid sampled with 0.7 x 0.7 x 2.5 mm voxels and with 1 mm voxels gives the same volume
+    after resampling to 1 mm, close to the analytic one."""
+    def ellipsoid(spacing):
+        size = [int(round(60 / s)) for s in spacing]
+        grid = np.meshgrid(*[(np.arange(n) + 0.5) * s - 30 for n, s in zip(size, spacing)], indexing="ij")
+        inside = (grid[0] / 15) ** 2 + (grid[1] / 12) ** 2 + (grid[2] / 10) ** 2 <= 1
+        arr = np.where(inside, 300.0, 0.0) + np.random.default_rng(0).normal(0, 5, inside.shape)
+        img = sitk.GetImageFromArray(arr.transpose(2, 1, 0).astype(np.float32))
+        msk = sitk.GetImageFromArray(inside.transpose(2, 1, 0).astype(np.uint8))
+        for im in (img, msk):
+            im.SetSpacing(spacing)
+        return img, msk
+
+    settings = {"setting": {"resampledPixelSpacing": [1, 1, 1], "interpolator": "sitkBSpline", "binWidth": 25},
+                "imageType": {"Original": {}}, "featureClass": {"shape": ["MeshVolume"]}}
+    truth = 4 / 3 * np.pi * 15 * 12 * 10
+    vols = [radiomics.extract_case(*ellipsoid(sp), settings)["original_shape_MeshVolume"]
+            for sp in ((1.0, 1.0, 1.0), (0.7, 0.7, 2.5))]
+    assert vols[0] == pytest.approx(truth, rel=0.03) and vols[1] == pytest.approx(vols[0], rel=0.03)
+
+
+# --- equality with PyRadiomics on its own kind of settings, NRRD files, Dask, CLI -----------------
+
+@pytest.fixture(scope="module")
+def nrrd_manifest(tiny_cohorts, tmp_path_factory):
+    """Three CT vertebrae rewritten as NRRD files with a manifest, as a user's real data would come."""
+    from ovfkit.manifest import write_csv_atomic
+
+    root = tmp_path_factory.mktemp("nrrd")
+    src = pd.read_csv(tiny_cohorts["ct"], keep_default_na=False).iloc[:3].copy()
+    for i, row in src.iterrows():
+        for col in ("image", "mask"):
+            out = f"{col}s/{row['vertebra_id']}.nrrd"
+            (root / out).parent.mkdir(exist_ok=True)
+            sitk.WriteImage(sitk.ReadImage(str(tiny_cohorts["ct"].parent / row[col])), str(root / out), True)
+            src.loc[i, col] = out
+    for c in ("image_sha256", "mask_sha256", "mask_reader2", "mask_reader2_sha256"):
+        src[c] = ""
+    write_csv_atomic(src, root / "manifest.csv")
+    return root / "manifest.csv"
+
+
+def test_reference_settings_on_nrrd_equal_pyradiomics(nrrd_manifest):
+    from .conftest import FIXTURES
+
+    params = FIXTURES / "pyradiomics_reference_3d.yaml"
+    m = load_manifest(nrrd_manifest)
+    ours = radiomics.extract_manifest(m, params, n_jobs=1, progress=False)
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    ext = featureextractor.RadiomicsFeatureExtractor(str(params))
+    for vid, row in m.iterrows():
+        ref = ext.execute(row["image"], row["mask"])
+        ref = pd.Series({k: float(v) for k, v in ref.items() if not k.startswith("diagnostics_")})
+        pd.testing.assert_series_equal(ours.loc[vid].sort_index(), ref.sort_index(), check_exact=True,
+                                       check_names=False)
+    assert any(c.startswith("wavelet-HHH") for c in ours.columns)
+
+
+def test_dask_cluster_gives_the_same_table(xray_manifest):
+    from distributed import Client, LocalCluster
+
+    m = xray_manifest.iloc[:4]
+    local = radiomics.extract_manifest(m, "baseline_xray", n_jobs=1, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        remote = radiomics.extract_manifest(m, "baseline_xray", scheduler=client, progress=False)
+        by_address = radiomics.extract_manifest(m, "baseline_xray", scheduler=cluster.scheduler_address,
+                                                progress=False)
+    pd.testing.assert_frame_equal(local, remote, check_exact=True)
+    pd.testing.assert_frame_equal(local, by_address, check_exact=True)
+
+
+def test_cli_writes_a_parquet_table(tiny_cohorts, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "f.parquet"
+    proc = subprocess.run([sys.executable, "-m", "ovfkit.cli", "features", "radiomics", "--manifest",
+                           str(tiny_cohorts["xray"]), "--out", str(out), "--params", "baseline_xray", "--jobs", "2"],
+                          capture_output=True, encoding="utf-8", errors="replace")
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_parquet(out)
+    assert len(table) == len(load_manifest(tiny_cohorts["xray"])) and "original_glcm_Contrast" in table.columns

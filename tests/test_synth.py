@@ -13,7 +13,7 @@ DATA_MANIFESTS = Path(__file__).resolve().parents[1] / "data_manifests"
 
 
 def _digests(folder: Path) -> dict:
-    from ovfkit.synth import sha256_file
+    from ovfkit.provenance import sha256_file
 
     return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 

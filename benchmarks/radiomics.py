@@ -1,0 +1,70 @@
+"""Radiomics extraction throughput: PyRadiomics' own batch command line (serial) vs ovfkit.
+
+Same 200 default-cohort X-ray cases, same settings (ovfkit/params/xray.yaml). Prints cases per second for
+(a) `pyradiomics` batch mode with --jobs 1, (b) ovfkit on all cores with an empty cache, (c) ovfkit from
+its cache, and the ratios b/a and c/a (targets on the 2-core machine: >= 1.7 and >= 50).
+
+    .venv/bin/python benchmarks/radiomics.py [--cases 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from ovfkit import radiomics, runner
+from ovfkit.manifest import load_manifest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=200)
+    args = ap.parse_args()
+    manifest = runner.ensure_cohort("xray", runner.REPO_ROOT / "build" / "default" / "data" / "xray", 42, None)
+    m = load_manifest(manifest).iloc[: args.cases]
+    n = len(m)
+    work = Path(tempfile.mkdtemp(prefix="ovfkit-bench-"))
+    try:
+        settings = radiomics.load_settings("xray")
+        settings.pop("ovfkit")
+        params = work / "params.yaml"
+        params.write_text(yaml.safe_dump(settings))
+        batch = work / "batch.csv"
+        pd.DataFrame({"ID": m["vertebra_id"], "Image": m["image"], "Mask": m["mask"]}).to_csv(batch, index=False)
+        cli = Path(sys.executable).parent / "pyradiomics"
+        t0 = time.perf_counter()
+        subprocess.run([str(cli), str(batch), "-o", str(work / "out.csv"), "-f", "csv", "--param", str(params),
+                        "--jobs", "1", "--verbosity", "1"], check=True, capture_output=True)
+        a = time.perf_counter() - t0
+        cache = work / "cache"
+        t0 = time.perf_counter()
+        first = radiomics.extract_manifest(m, "xray", n_jobs=-1, cache_dir=cache, progress=False)
+        b = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        again = radiomics.extract_manifest(m, "xray", n_jobs=-1, cache_dir=cache, progress=False)
+        c = time.perf_counter() - t0
+        assert first.equals(again), "cached table differs from the computed one"
+        ref = pd.read_csv(work / "out.csv").set_index("ID")
+        col = "original_glcm_Contrast"
+        assert (ref.loc[first.index, col].to_numpy() == first[col].to_numpy()).all(), "values differ from PyRadiomics"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"cases: {n}, cores: {os.cpu_count()}, features per case: {first.shape[1]}")
+    print(f"(a) pyradiomics batch CLI, serial : {n / a:8.2f} cases/s ({a:.1f} s)")
+    print(f"(b) ovfkit, all cores, no cache   : {n / b:8.2f} cases/s ({b:.1f} s)")
+    print(f"(c) ovfkit, from cache            : {n / c:8.2f} cases/s ({c:.2f} s)")
+    print(f"ratio b/a: {a / b:.2f} (target >= 1.7)")
+    print(f"ratio c/a: {a / c:.1f} (target >= 50)")
+
+
+if __name__ == "__main__":
+    main()
