@@ -44,5 +44,9 @@ lock:
 	.lockvenv/bin/python -m pip freeze --all --exclude-editable | grep -v -E '^(pip==|ovfkit[ =@])' > requirements.lock.tmp
 	mv requirements.lock.tmp requirements.lock && rm -rf .lockvenv
 
+# Performance targets live here, not in the tests: each script prints its ratios from one run.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/radiomics.py
+
 clean:
 	rm -rf build _build
