@@ -145,6 +145,53 @@ def features_radiomics(
     typer.echo(f"wrote {out}: {table.shape[0]} vertebrae x {table.shape[1]} features")
 
 
+class Backbone(str, Enum):
+    imagenet = "imagenet"
+    radimagenet = "radimagenet"
+    random = "random"
+    proxy_natural = "proxy-natural"
+    proxy_medical = "proxy-medical"
+
+
+@features_app.command("deep")
+def features_deep(
+    manifest: Path = typer.Option(..., help="Manifest CSV (validated first); one modality."),
+    backbone: Backbone = typer.Option(..., help="Pretrained source of the ResNet-50."),
+    out: Path = typer.Option(..., help="Parquet file to write: 2048 avgpool features per vertebra (deep_0000...)."),
+    weights: Optional[Path] = typer.Option(None, help="Weights file (imagenet: torchvision state dict; "
+                                                      "radimagenet: the authors' checkpoint)."),
+    profile: ProfileName = typer.Option(ProfileName.default, help="quick, default (CPU budget) or paper (full recipe)."),
+    seed: int = typer.Option(42, help="Seed of fine-tuning (deterministic on CPU)."),
+    cache_dir: Path = typer.Option(Path("build/cache/deep"), help="Inputs, proxy backbones, checkpoints, features."),
+) -> None:
+    """Fine-tune ResNet-50 on the training cohort and extract 2048-D features for every vertebra."""
+    import os
+    import tempfile
+
+    from ovfkit import deep
+    from ovfkit.manifest import ManifestError, load_manifest
+
+    try:
+        m = load_manifest(manifest)
+    except ManifestError as exc:
+        _fail(exc.problems + [f"{len(exc.problems)} problem(s) in {exc.path}"])
+    modalities = sorted(m["modality"].unique())
+    if len(modalities) != 1:
+        _fail([f"ovfkit features deep: the manifest mixes modalities {modalities}; give one per run"])
+    try:
+        recipe = deep.profile_recipe(profile.value, modalities[0], seed)
+        result = deep.deep_features(m, backbone.value, recipe, weights=weights, cache_dir=cache_dir)
+    except ValueError as exc:
+        _fail([f"ovfkit features deep: {exc}"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(fd)
+    result.features.to_parquet(tmp)
+    os.replace(tmp, out)
+    typer.echo(f"wrote {out}: {result.features.shape[0]} vertebrae x {result.features.shape[1]} features "
+               f"({backbone.value}, {profile.value} profile)")
+
+
 @app.command()
 def schema() -> None:
     """Print the manifest schema as a Markdown table."""

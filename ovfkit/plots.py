@@ -269,3 +269,87 @@ def class_clustermap(X: pd.DataFrame, labels: pd.Series, *, max_features: int = 
     grid.ax_heatmap.set_ylabel("vertebrae")
     data = zz.assign(astlof_class=labels.loc[zz.index]).reset_index()
     return grid.figure, data
+
+
+def training_curves(histories: dict):
+    """Loss and validation macro AUC per epoch, one line per backbone; returns (fig, data)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    rows = []
+    for name, h in histories.items():
+        axes[0].plot(h["epoch"], h["train_loss"], marker="o", label=f"{name} train")
+        axes[0].plot(h["epoch"], h["val_loss"], marker="o", ls="--", label=f"{name} validation")
+        axes[1].plot(h["epoch"], h["val_macro_auc"], marker="o", label=name)
+        rows.append(h.assign(backbone=name))
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("cross-entropy (class-weighted)")
+    axes[0].legend(fontsize=7, frameon=False)
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("validation macro AUC")
+    axes[1].set_ylim(0.4, 1.0)
+    axes[1].axhline(0.5, color="0.7", lw=1, ls=":")
+    axes[1].legend(fontsize=7, frameon=False)
+    for ax in axes:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    return fig, pd.concat(rows, ignore_index=True)
+
+
+def embedding_scatter(embeddings: dict, manifest: pd.DataFrame):
+    """2-D embeddings (one column per backbone) coloured by class (top) and by center (bottom)."""
+    names = list(embeddings)
+    fig, axes = plt.subplots(2, len(names), figsize=(4.6 * len(names), 8), squeeze=False)
+    rows = []
+    centers = sorted(manifest["center"].unique(), key=lambda c: (len(c), c))
+    ccol = dict(zip(centers, ["#4C72B0", "#DD8452", "#55A868", "#8172B2"]))
+    for j, name in enumerate(names):
+        emb = embeddings[name]
+        cls = manifest.loc[emb.index, "astlof_class"].to_numpy()
+        cen = manifest.loc[emb.index, "center"].to_numpy()
+        for k in (0, 1, 2):
+            axes[0, j].scatter(*emb[cls == k].to_numpy().T, s=5, alpha=0.6, color=CLASS_COLORS[k], label=f"class {k}")
+        for c in centers:
+            axes[1, j].scatter(*emb[cen == c].to_numpy().T, s=5, alpha=0.6, color=ccol[c], label=f"center {c}")
+        axes[0, j].set_title(name)
+        for i in (0, 1):
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            axes[i, j].legend(fontsize=7, frameon=False, markerscale=2)
+        rows.append(emb.set_axis(["dim1", "dim2"], axis=1).assign(backbone=name, astlof_class=cls, center=cen))
+    fig.tight_layout()
+    return fig, pd.concat(rows).rename_axis("vertebra_id").reset_index()
+
+
+def grad_cam_grid(images: dict, cams: dict, titles: dict):
+    """Input (grey) with its Grad-CAM (colour) for a few vertebrae; dicts keyed by vertebra id."""
+    ids = list(images)
+    fig, axes = plt.subplots(1, len(ids), figsize=(2.3 * len(ids), 2.6), squeeze=False)
+    rows = []
+    for ax, vid in zip(axes[0], ids):
+        ax.imshow(images[vid], cmap="gray", vmin=0, vmax=1)
+        ax.imshow(cams[vid], cmap="jet", alpha=0.35, vmin=0, vmax=1)
+        ax.set_title(titles[vid], fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        peak = np.unravel_index(np.argmax(cams[vid]), cams[vid].shape)
+        rows.append({"vertebra_id": vid, "title": titles[vid], "peak_row": int(peak[0]), "peak_col": int(peak[1]),
+                     "mean_activation": float(cams[vid].mean())})
+    fig.tight_layout()
+    return fig, pd.DataFrame(rows)
+
+
+def pca_variance(curves: dict, threshold: float = 0.95):
+    """Cumulative explained variance of PCA fitted on training rows, per backbone."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    rows = []
+    for name, ratio in curves.items():
+        cum = np.cumsum(ratio)
+        ax.plot(np.arange(1, len(cum) + 1), cum, label=name)
+        rows += [{"backbone": name, "component": i + 1, "explained_variance_ratio": float(r),
+                  "cumulative": float(c)} for i, (r, c) in enumerate(zip(ratio, cum))]
+    ax.axhline(threshold, color="0.5", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("principal components (fitted on training rows)")
+    ax.set_ylabel("cumulative explained variance")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig, pd.DataFrame(rows)

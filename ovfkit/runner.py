@@ -33,7 +33,7 @@ from ovfkit import provenance, synth
 from ovfkit.manifest import load_manifest
 
 REPO_ROOT = provenance.REPO_ROOT
-CHAPTERS: tuple[str, ...] = ("01_cohort", "02_astlof", "03_radiomics")
+CHAPTERS: tuple[str, ...] = ("01_cohort", "02_astlof", "03_radiomics", "04_deep_features")
 MODALITY_TITLES = {"xray": "X-ray (lateral radiograph, zhang2024 design)", "ct": "CT (liu2025 design)"}
 
 
