@@ -57,7 +57,6 @@ def main() -> None:
         c = time.perf_counter() - t0
         assert first.equals(again), "cached table differs from the computed one"
         ref = pd.read_csv(work / "out.csv").set_index("ID")
-        col = "original_glcm_Contrast"
         diff = (ref.loc[first.index, first.columns].to_numpy(float) - first.to_numpy()) / (first.abs().to_numpy() + 1e-12)
         worst = float(abs(diff).max())
         assert worst < 1e-12, f"ovfkit's values differ from PyRadiomics' CLI by {worst:.2e} (relative)"

@@ -101,6 +101,42 @@ features_app = typer.Typer(help="Extract features for every vertebra of a manife
 app.add_typer(features_app, name="features")
 
 
+class Backbone(str, Enum):
+    imagenet = "imagenet"
+    radimagenet = "radimagenet"
+    random = "random"
+    proxy_natural = "proxy-natural"
+    proxy_medical = "proxy-medical"
+
+
+def _load_for_features(manifest: Path, command: str, allow_mixed: bool = False):
+    """Validate and load a manifest for a features command; exit 2 listing every problem."""
+    from ovfkit.manifest import ManifestError, load_manifest
+
+    try:
+        m = load_manifest(manifest)
+    except ManifestError as exc:
+        _fail(exc.problems + [f"{len(exc.problems)} problem(s) in {exc.path}"])
+    modalities = sorted(m["modality"].unique())
+    if len(modalities) != 1 and not allow_mixed:
+        _fail([f"ovfkit features {command}: the manifest mixes modalities {modalities}; give one per run "
+               "(or pass --params)"])
+    return m, modalities
+
+
+def _write_parquet(table, out: Path) -> None:
+    """Write a table to Parquet through a temporary file in the same folder."""
+    import os
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    os.close(fd)
+    table.attrs = {}
+    table.to_parquet(tmp)
+    os.replace(tmp, out)
+
+
 @features_app.command("radiomics")
 def features_radiomics(
     manifest: Path = typer.Option(..., help="Manifest CSV (validated first)."),
@@ -114,19 +150,9 @@ def features_radiomics(
     mask_column: str = typer.Option("mask", help="mask or mask_reader2."),
 ) -> None:
     """PyRadiomics features; failed cases are listed and skipped, all failing exits 1."""
-    import os
-    import tempfile
-
     from ovfkit import radiomics
-    from ovfkit.manifest import ManifestError, load_manifest
 
-    try:
-        m = load_manifest(manifest)
-    except ManifestError as exc:
-        _fail(exc.problems + [f"{len(exc.problems)} problem(s) in {exc.path}"])
-    modalities = sorted(m["modality"].unique())
-    if params is None and len(modalities) != 1:
-        _fail([f"ovfkit features radiomics: the manifest mixes modalities {modalities}; pass --params"])
+    m, modalities = _load_for_features(manifest, "radiomics", allow_mixed=params is not None)
     try:
         table = radiomics.extract_manifest(m, params or radiomics.default_params(modalities[0]), n_jobs=jobs,
                                            cache_dir=cache_dir, scheduler=scheduler, mask_column=mask_column)
@@ -136,21 +162,8 @@ def features_radiomics(
         _fail([f"ovfkit features radiomics: {exc}"], code=1)
     for f in table.attrs["failures"]:
         typer.echo(f"failed: {f['vertebra_id']}: {f['reason']}", err=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
-    table.attrs = {}
-    table.to_parquet(tmp)
-    os.replace(tmp, out)
+    _write_parquet(table, out)
     typer.echo(f"wrote {out}: {table.shape[0]} vertebrae x {table.shape[1]} features")
-
-
-class Backbone(str, Enum):
-    imagenet = "imagenet"
-    radimagenet = "radimagenet"
-    random = "random"
-    proxy_natural = "proxy-natural"
-    proxy_medical = "proxy-medical"
 
 
 @features_app.command("deep")
@@ -165,29 +178,15 @@ def features_deep(
     cache_dir: Path = typer.Option(Path("build/cache/deep"), help="Inputs, proxy backbones, checkpoints, features."),
 ) -> None:
     """Fine-tune ResNet-50 on the training cohort and extract 2048-D features for every vertebra."""
-    import os
-    import tempfile
-
     from ovfkit import deep
-    from ovfkit.manifest import ManifestError, load_manifest
 
-    try:
-        m = load_manifest(manifest)
-    except ManifestError as exc:
-        _fail(exc.problems + [f"{len(exc.problems)} problem(s) in {exc.path}"])
-    modalities = sorted(m["modality"].unique())
-    if len(modalities) != 1:
-        _fail([f"ovfkit features deep: the manifest mixes modalities {modalities}; give one per run"])
+    m, modalities = _load_for_features(manifest, "deep")
     try:
         recipe = deep.profile_recipe(profile.value, modalities[0], seed)
         result = deep.deep_features(m, backbone.value, recipe, weights=weights, cache_dir=cache_dir)
     except ValueError as exc:
         _fail([f"ovfkit features deep: {exc}"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
-    result.features.to_parquet(tmp)
-    os.replace(tmp, out)
+    _write_parquet(result.features, out)
     typer.echo(f"wrote {out}: {result.features.shape[0]} vertebrae x {result.features.shape[1]} features "
                f"({backbone.value}, {profile.value} profile)")
 

@@ -32,7 +32,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +194,7 @@ def prepare_manifest(manifest: pd.DataFrame, recipe: Recipe, *, cache_dir=None, 
     from joblib import Parallel, delayed
 
     prep = {k: getattr(recipe, k) for k in ("size", "equalize", "margin")}
+    prep["code"] = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
     key = hashlib.sha256(json.dumps({"prep": prep, "files": [
         (r["vertebra_id"], r.get("image_sha256", "") or r["image"], r.get("mask_sha256", "") or r["mask"])
         for _, r in manifest.iterrows()]}, sort_keys=True).encode()).hexdigest()[:20]
@@ -682,8 +683,8 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
     """Fine-tune a ResNet-50 from ``backbone`` on the training cohort and extract 2048-D features of all rows.
 
     Only ``cohort == "train"`` rows (and their labels) are used for fine-tuning; features come out for
-    every row. Cached under ``cache_dir`` by backbone (weights file hash), recipe, inputs and labels;
-    fine-tuning checkpoints every epoch, so an interrupted run resumes.
+    every row. Cached under ``cache_dir`` by backbone (weights file hash), recipe, inputs, labels and this
+    module's code; fine-tuning checkpoints every epoch, so an interrupted run resumes.
     """
     from ovfkit.manifest import write_csv_atomic
     from ovfkit.provenance import file_hash
@@ -703,7 +704,9 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
                                      recipe=_proxy_recipe(recipe), progress=progress)).stem
     else:
         wkey = "default"
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]  # preparation and training code
     data_key = hashlib.sha256(json.dumps({
+        "code": code,
         "inputs": sorted((k, hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()[:16])
                          for k, v in inputs.items()),
         "labels": manifest.loc[train, "astlof_class"].astype(int).tolist(),
