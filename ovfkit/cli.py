@@ -125,16 +125,12 @@ def _load_for_features(manifest: Path, command: str, allow_mixed: bool = False):
 
 
 def _write_parquet(table, out: Path) -> None:
-    """Write a table to Parquet through a temporary file in the same folder."""
-    import os
-    import tempfile
+    """Write a table to Parquet atomically."""
+    from ovfkit.atomic import atomic_output
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(fd)
     table.attrs = {}
-    table.to_parquet(tmp)
-    os.replace(tmp, out)
+    with atomic_output(out) as tmp:
+        table.to_parquet(tmp)
 
 
 @features_app.command("radiomics")

@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -205,11 +204,10 @@ def prepare_manifest(manifest: pd.DataFrame, recipe: Recipe, *, cache_dir=None, 
     arrays = Parallel(n_jobs=n_jobs)(delayed(prepare_image)(r["image"], r["mask"], r["modality"], recipe)
                                      for _, r in manifest.iterrows())
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".npz", dir=path.parent)
-        os.close(fd)
-        np.savez(tmp, x=np.stack(arrays), ids=np.asarray(manifest["vertebra_id"], dtype=str))
-        os.replace(tmp, path)
+        from ovfkit.atomic import atomic_output
+
+        with atomic_output(path) as tmp:
+            np.savez(tmp, x=np.stack(arrays), ids=np.asarray(manifest["vertebra_id"], dtype=str))
     return pd.Series(arrays, index=manifest["vertebra_id"].to_numpy())
 
 
@@ -419,11 +417,10 @@ def proxy_checkpoint(source: str, *, cache_dir=None, seed: int = 0, recipe: Prox
 def _atomic_torch_save(obj, path: Path) -> None:
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".pt", dir=path.parent)
-    os.close(fd)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from ovfkit.atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _deterministic(seed: int) -> None:
@@ -721,10 +718,10 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
         _atomic_torch_save(tuned.model.state_dict(), model_path)
         write_csv_atomic(tuned.history, hist_path)
         table = extract_features(tuned.model, inputs.loc[manifest.index], recipe.scaling)
-        fd, tmp = tempfile.mkstemp(prefix=".", suffix=".parquet", dir=run)
-        os.close(fd)
-        table.to_parquet(tmp)
-        os.replace(tmp, feats_path)
+        from ovfkit.atomic import atomic_output
+
+        with atomic_output(feats_path) as tmp:
+            table.to_parquet(tmp)
     features = pd.read_parquet(feats_path)
     history = pd.read_csv(hist_path)
     return DeepResult(features, history, backbone, wkey, recipe, model_path, inputs, time.perf_counter() - t0)

@@ -8,7 +8,6 @@ Every part of ovfkit reads a manifest through :func:`load_manifest`, which valid
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,16 +90,10 @@ class ManifestError(ValueError):
 
 def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike, **kwargs) -> None:
     """Write ``df`` to CSV through a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            df.to_csv(fh, index=kwargs.pop("index", False), lineterminator="\n", **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ovfkit.atomic import atomic_output
+
+    with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
+        df.to_csv(fh, index=kwargs.pop("index", False), lineterminator="\n", **kwargs)
 
 
 def schema_markdown() -> str:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ovfkit.atomic import atomic_output
 from ovfkit.manifest import write_csv_atomic
 
 CLASS_COLORS = {0: "#4C72B0", 1: "#DD8452", 2: "#C44E52"}
@@ -18,13 +18,9 @@ CLASS_COLORS = {0: "#4C72B0", 1: "#DD8452", 2: "#C44E52"}
 def save_figure(fig, data: pd.DataFrame, name: str, outdir: str | os.PathLike, *, index: bool = False) -> Path:
     """Write ``<outdir>/<name>.png`` (150 dpi) and ``<outdir>/<name>.csv`` atomically; return the PNG path."""
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     png = outdir / f"{name}.png"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".png", dir=outdir)
-    os.close(fd)
-    # A fixed creation date keeps the PNG bytes identical from run to run.
-    fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata={"Software": None})
-    os.replace(tmp, png)
+    with atomic_output(png) as tmp:  # no "Software" stamp: the same figure gives the same bytes
+        fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata={"Software": None})
     write_csv_atomic(data, outdir / f"{name}.csv", index=index)
     return png
 

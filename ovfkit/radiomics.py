@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -209,11 +208,10 @@ def _read_cached(path: Path) -> pd.Series:
 
 
 def _write_cached(feats: pd.Series, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".", suffix=".parquet", dir=path.parent)
-    os.close(fd)
-    pd.DataFrame({"feature": feats.index.astype(str), "value": feats.to_numpy(float)}).to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    from ovfkit.atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        pd.DataFrame({"feature": feats.index.astype(str), "value": feats.to_numpy(float)}).to_parquet(tmp, index=False)
 
 
 def _case_job(vid: str, image: str, mask: str, settings: dict, key: str, cache_dir: str | None):

@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import nbformat
 import yaml
 
 from ovfkit import provenance, synth
+from ovfkit.atomic import atomic_output
 from ovfkit.manifest import load_manifest
 
 REPO_ROOT = provenance.REPO_ROOT
@@ -58,23 +58,12 @@ class RunError(RuntimeError):
     """A step of the run failed; the message says which and why."""
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _write_if_changed(path: Path, data: bytes) -> bool:
     """Write atomically only if the content differs (keeps mtimes, so Sphinx rebuilds only what changed)."""
     if path.exists() and path.read_bytes() == data:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
     return True
 
 

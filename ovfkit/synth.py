@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import ndimage
 
 from ovfkit import astlof
+from ovfkit.atomic import atomic_output
 from ovfkit.provenance import sha256_file
 
 def _code_hash() -> str:
@@ -597,9 +598,8 @@ def _write_nifti(array: np.ndarray, spacing, origin, path: Path) -> str:
     img = sitk.GetImageFromArray(array)
     img.SetSpacing(tuple(float(s) for s in spacing))
     img.SetOrigin(tuple(float(o) for o in origin))
-    tmp = path.with_name(path.name + ".tmp.nii.gz")
-    sitk.WriteImage(img, str(tmp), useCompression=True)
-    os.replace(tmp, path)
+    with atomic_output(path, suffix=".nii.gz") as tmp:
+        sitk.WriteImage(img, str(tmp), useCompression=True)
     return sha256_file(path)
 
 

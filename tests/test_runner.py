@@ -76,3 +76,18 @@ def test_unknown_profile_and_modality_are_refused():
         runner.run(profile="fast")
     with pytest.raises(ValueError, match="modality 'mri'"):
         runner.run(modality="mri")
+
+
+def test_atomic_output_leaves_nothing_behind_on_error(tmp_path):
+    from ovfkit.atomic import atomic_output
+
+    target = tmp_path / "table.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+    with atomic_output(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
