@@ -194,8 +194,11 @@ def prepare_manifest(manifest: pd.DataFrame, recipe: Recipe, *, cache_dir=None, 
 
     prep = {k: getattr(recipe, k) for k in ("size", "equalize", "margin")}
     prep["code"] = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
+    from ovfkit.provenance import content_digest
+
     key = hashlib.sha256(json.dumps({"prep": prep, "files": [
-        (r["vertebra_id"], r.get("image_sha256", "") or r["image"], r.get("mask_sha256", "") or r["mask"])
+        (r["vertebra_id"], content_digest(r["image"], r.get("image_sha256", "") or ""),
+         content_digest(r["mask"], r.get("mask_sha256", "") or ""))
         for _, r in manifest.iterrows()]}, sort_keys=True).encode()).hexdigest()[:20]
     path = Path(cache_dir) / f"inputs-{key}.npz" if cache_dir else None
     if path is not None and path.exists():

@@ -27,6 +27,17 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def content_digest(path: str | os.PathLike, known: str = "") -> str:
+    """SHA-256 identifying an image's content: ``known`` (a manifest's hash) if given, else the file's
+    hash, or for a DICOM series folder the hash of its files' hashes in name order."""
+    if known:
+        return known
+    p = Path(path)
+    if p.is_dir():
+        return hashlib.sha256("".join(sha256_file(f) for f in sorted(p.iterdir()) if f.is_file()).encode()).hexdigest()
+    return sha256_file(p)
+
+
 def file_hash(path: str | os.PathLike) -> str:
     """SHA-256 of a file, or 'missing' if it does not exist."""
     return sha256_file(path) if Path(path).is_file() else "missing"

@@ -183,17 +183,6 @@ def settings_key(settings) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _file_digest(path: str, known: str = "") -> str:
-    from ovfkit.provenance import sha256_file
-
-    if known:
-        return known
-    p = Path(path)
-    if p.is_dir():  # DICOM series: hash the sorted file hashes
-        return hashlib.sha256("".join(sha256_file(f) for f in sorted(p.iterdir()) if f.is_file()).encode()).hexdigest()
-    return sha256_file(p)
-
-
 def _cache_path(cache_dir: str | None, key: str) -> Path | None:
     return Path(cache_dir) / key[:2] / f"{key}.parquet" if cache_dir else None
 
@@ -279,13 +268,15 @@ def extract_manifest(manifest: pd.DataFrame, settings, *, n_jobs: int = -1, cach
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
+    from ovfkit.provenance import content_digest
+
     params = load_settings(settings)
     skey = settings_key(params)
     rows = manifest[manifest[mask_column].astype(str) != ""]
     jobs = []
     for _, r in rows.iterrows():
-        img_d = _file_digest(r["image"], r.get("image_sha256", "") or "")
-        msk_d = _file_digest(r[mask_column], r.get(f"{mask_column}_sha256", "") or "")
+        img_d = content_digest(r["image"], r.get("image_sha256", "") or "")
+        msk_d = content_digest(r[mask_column], r.get(f"{mask_column}_sha256", "") or "")
         key = hashlib.sha256(f"{img_d}:{msk_d}:{skey}".encode()).hexdigest()
         jobs.append((r["vertebra_id"], r["image"], r[mask_column], params, key,
                      str(cache_dir) if cache_dir else None))

@@ -224,3 +224,23 @@ def test_cli_writes_deep_features(tiny_cohorts, tmp_path):
                            "--cache-dir", str(tmp_path / "c")], capture_output=True, encoding="utf-8", errors="replace")
     assert proc.returncode == 0, proc.stderr
     assert pd.read_parquet(out).shape[1] == 2048
+
+
+def test_input_cache_follows_image_content_when_the_manifest_has_no_hashes(xray, tmp_path):
+    """Real manifests often carry no sha256: a file replaced at the same path must not reuse old inputs."""
+    import shutil
+
+    rows = xray.iloc[:2].copy()
+    for col in ("image", "mask"):
+        for vid in rows.index:
+            dst = tmp_path / "data" / f"{vid}_{col}.nii.gz"
+            dst.parent.mkdir(exist_ok=True)
+            shutil.copy(rows.loc[vid, col], dst)
+            rows.loc[vid, col] = str(dst)
+    rows["image_sha256"], rows["mask_sha256"] = "", ""
+    first = deep.prepare_manifest(rows, deep.Recipe(size=32), cache_dir=tmp_path / "cache", n_jobs=1)
+    img = sitk.ReadImage(rows.iloc[0]["image"])
+    sitk.WriteImage(sitk.InvertIntensity(img, maximum=4095), rows.iloc[0]["image"])
+    second = deep.prepare_manifest(rows, deep.Recipe(size=32), cache_dir=tmp_path / "cache", n_jobs=1)
+    assert not np.array_equal(first.iloc[0], second.iloc[0])
+    assert len(list((tmp_path / "cache").glob("inputs-*.npz"))) == 2
