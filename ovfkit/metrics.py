@@ -1,13 +1,42 @@
-"""Discrimination metrics with patient-level bootstrap confidence intervals."""
+"""Classification metrics for the three ASTLOF classes, with patient-level bootstrap confidence intervals.
+
+Every metric is one-vs-rest per class (class k positive, the other two negative) plus macro and micro
+averages, as the papers report them. Predicted labels are the class of highest probability.
+
+The bootstrap resamples **patients** with replacement (vertebrae of one patient are correlated) and is
+vectorized: a resample is a vector of integer weights (how often each vertebra was drawn), and each
+statistic is computed for a block of resamples at once. The AUC of a weighted resample uses one sort
+of the scores per class and cumulative sums of the negatives' weights (Mann-Whitney with mid-ranks for
+ties), so it equals :func:`sklearn.metrics.roc_auc_score` on the expanded resample exactly (tested).
+Resamples in which a class is absent give no AUC for that class and are left out of the percentile
+interval (``n_valid`` says how many counted).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import confusion_matrix as _sk_confusion
+from sklearn.metrics import roc_auc_score, roc_curve
+
+CLASSES = (0, 1, 2)
 
 
-def macro_auc(y_true, proba, classes=(0, 1, 2)) -> float:
+def _check(y_true, proba, classes=CLASSES):
+    y = np.asarray(y_true)
+    p = np.asarray(proba, dtype=float)
+    if p.ndim != 2 or p.shape[1] != len(classes):
+        raise ValueError(f"proba must have shape (n, {len(classes)}) for classes {list(classes)}, got {p.shape}")
+    if len(y) != len(p):
+        raise ValueError(f"y_true has {len(y)} values but proba has {len(p)} rows; pass the same cases")
+    unknown = set(np.unique(y).tolist()) - set(classes)
+    if unknown:
+        raise ValueError(f"y_true holds label(s) {sorted(unknown)} outside classes {list(classes)}")
+    return y, p
+
+
+def macro_auc(y_true, proba, classes=CLASSES) -> float:
     """One-vs-rest macro-averaged ROC AUC.
 
     Parameters
@@ -16,38 +45,229 @@ def macro_auc(y_true, proba, classes=(0, 1, 2)) -> float:
     proba : array-like of float, shape (n, n_classes)
         Predicted probabilities, columns in the order of ``classes``.
     """
-    return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=list(classes)))
+    y, p = _check(y_true, proba, classes)
+    return float(roc_auc_score(y, p, multi_class="ovr", average="macro", labels=list(classes)))
 
 
-def patient_bootstrap_ci(y_true, proba, groups, *, metric=macro_auc, n_boot: int = 1000, alpha: float = 0.05,
+def bootstrap_weights(groups, n_boot: int, seed: int = 0) -> np.ndarray:
+    """Integer weights of ``n_boot`` patient-level bootstrap resamples.
+
+    Parameters
+    ----------
+    groups : array-like, shape (n,)
+        Patient of every case.
+    n_boot : int
+    seed : int
+
+    Returns
+    -------
+    ndarray of int32, shape (n_boot, n)
+        ``W[b, i]``: how often case ``i``'s patient was drawn in resample ``b`` (whole patients are drawn,
+        as many as there are patients).
+    """
+    _, inv = np.unique(np.asarray(groups), return_inverse=True)
+    n_pat = inv.max() + 1
+    draws = np.random.default_rng(seed).integers(0, n_pat, size=(n_boot, n_pat))
+    counts = np.bincount((draws + n_pat * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n_pat)
+    return counts.reshape(n_boot, n_pat)[:, inv].astype(np.int32)
+
+
+def weighted_auc(positive, score, W) -> np.ndarray:
+    """ROC AUC of each weighted resample (rows of ``W``); NaN where a resample lacks a class.
+
+    Parameters
+    ----------
+    positive : array-like of bool, shape (n,)
+    score : array-like of float, shape (n,)
+    W : array-like of int, shape (B, n)
+        Case weights (integer counts): the AUC equals that of the data with case ``i`` repeated
+        ``W[b, i]`` times.
+
+    Returns
+    -------
+    ndarray of float, shape (B,)
+    """
+    pos = np.asarray(positive, dtype=bool)
+    s = np.asarray(score, dtype=float)
+    W = np.atleast_2d(np.asarray(W, dtype=np.int64))
+    neg_order = np.flatnonzero(~pos)[np.argsort(s[~pos], kind="mergesort")]
+    neg_sorted = s[neg_order]
+    pos_idx = np.flatnonzero(pos)
+    left = np.searchsorted(neg_sorted, s[pos_idx], side="left")
+    right = np.searchsorted(neg_sorted, s[pos_idx], side="right")
+    cum = np.zeros((W.shape[0], len(neg_order) + 1), dtype=np.int64)
+    np.cumsum(W[:, neg_order], axis=1, out=cum[:, 1:])
+    wp = W[:, pos_idx]
+    twice_u = (wp * (cum[:, left] + cum[:, right])).sum(axis=1)  # 2 x Mann-Whitney U, exact in integers
+    n_pos, n_neg = wp.sum(axis=1), cum[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), twice_u / (2.0 * n_pos * n_neg), np.nan)
+
+
+def _auc_block(y, p, W, classes):
+    """Per-class, macro and micro AUC for a block of resamples: dict name -> (B,) array."""
+    out = {f"auc_class_{k}": weighted_auc(y == k, p[:, j], W) for j, k in enumerate(classes)}
+    per_class = np.column_stack([out[f"auc_class_{k}"] for k in classes])
+    out["macro_auc"] = per_class.mean(axis=1)  # NaN if any class is absent from the resample
+    onehot = (y[:, None] == np.asarray(classes)[None, :]).ravel()
+    out["micro_auc"] = weighted_auc(onehot, p.ravel(), np.repeat(W, len(classes), axis=1))
+    return out
+
+
+def _count_block(y, pred, W, classes):
+    """Threshold metrics (predicted class = highest probability) for a block of weights."""
+    W = W.astype(float)
+    total = W.sum(axis=1)
+    out = {"accuracy": W @ (y == pred).astype(float) / total}
+    f1s = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in classes:
+            t, q = (y == k), (pred == k)
+            tp, fp = W @ (t & q), W @ (~t & q)
+            fn, tn = W @ (t & ~q), W @ (~t & ~q)
+            out[f"sensitivity_class_{k}"] = tp / (tp + fn)
+            out[f"specificity_class_{k}"] = tn / (tn + fp)
+            out[f"ppv_class_{k}"] = tp / (tp + fp)
+            out[f"npv_class_{k}"] = tn / (tn + fn)
+            out[f"f1_class_{k}"] = 2 * tp / (2 * tp + fp + fn)
+            f1s.append(out[f"f1_class_{k}"])
+    out["macro_f1"] = np.mean(f1s, axis=0)
+    return out
+
+
+def point_metrics(y_true, proba, classes=CLASSES) -> pd.Series:
+    """Every metric of :func:`bootstrap_metrics` on the data as it is (no resampling).
+
+    Returns
+    -------
+    Series: per-class and macro/micro AUC, accuracy, and per-class sensitivity, specificity, PPV, NPV, F1,
+    macro F1, multi-class Brier score.
+    """
+    y, p = _check(y_true, proba, classes)
+    W = np.ones((1, len(y)), dtype=np.int64)
+    pred = np.asarray(classes)[p.argmax(axis=1)]
+    vals = {**_auc_block(y, p, W, classes), **_count_block(y, pred, W, classes)}
+    s = pd.Series({k: float(v[0]) for k, v in vals.items()})
+    s["brier"] = brier_score(y, p, classes)
+    return s
+
+
+def bootstrap_metrics(y_true, proba, groups, *, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+                      classes=CLASSES, block: int = 250) -> pd.DataFrame:
+    """Point estimates and percentile patient-bootstrap CIs of every metric, vectorized.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+    proba : array-like of float, shape (n, n_classes)
+    groups : array-like, shape (n,)
+        Patient of every case; whole patients are resampled.
+    n_boot : int, default 1000
+    alpha : float, default 0.05
+        1 - confidence level.
+    seed : int
+    block : int
+        Resamples computed at once (memory: about ``block * n * 8`` bytes per array).
+
+    Returns
+    -------
+    DataFrame indexed by metric: ``estimate``, ``ci_low``, ``ci_high``, ``n_valid`` (resamples with a
+    defined value).
+    """
+    y, p = _check(y_true, proba, classes)
+    if len(np.asarray(groups)) != len(y):
+        raise ValueError(f"groups has {len(np.asarray(groups))} values for {len(y)} cases; give each case's patient")
+    pred = np.asarray(classes)[p.argmax(axis=1)]
+    W = bootstrap_weights(groups, n_boot, seed)
+    parts = []
+    for start in range(0, n_boot, block):
+        Wb = W[start:start + block]
+        parts.append({**_auc_block(y, p, Wb, classes), **_count_block(y, pred, Wb, classes)})
+    est = point_metrics(y, p, classes)
+    rows = {}
+    for name in parts[0]:
+        v = np.concatenate([part[name] for part in parts])
+        ok = np.isfinite(v)
+        lo, hi = np.quantile(v[ok], [alpha / 2, 1 - alpha / 2]) if ok.any() else (np.nan, np.nan)
+        rows[name] = {"estimate": est[name], "ci_low": float(lo), "ci_high": float(hi), "n_valid": int(ok.sum())}
+    rows["brier"] = {"estimate": est["brier"], "ci_low": np.nan, "ci_high": np.nan, "n_valid": 0}
+    return pd.DataFrame(rows).T.astype({"n_valid": int})
+
+
+def patient_bootstrap_ci(y_true, proba, groups, *, n_boot: int = 1000, alpha: float = 0.05,
                          seed: int = 0) -> tuple[float, float, float]:
-    """Point estimate and percentile bootstrap CI of ``metric``, resampling patients (clusters).
+    """Macro AUC and its percentile patient-bootstrap CI (vectorized; see the module docstring).
 
-    Vertebrae of one patient are correlated, so whole patients are drawn with replacement.
-    Resamples in which a class is absent are skipped (so fewer than ``n_boot`` may count).
+    The macro AUC is undefined when a class is absent from the cases (a tiny cohort): then all three
+    values are NaN, as scikit-learn's ``roc_auc_score`` gives NaN for such a class.
 
     Returns
     -------
     (estimate, low, high)
     """
-    y = np.asarray(y_true)
-    p = np.asarray(proba)
-    g = np.asarray(groups)
-    uniq, inv = np.unique(g, return_inverse=True)
-    members = [np.flatnonzero(inv == k) for k in range(len(uniq))]
-    rng = np.random.default_rng(seed)
-    stats = []
-    n_classes = len(np.unique(y))
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(uniq), len(uniq))
-        idx = np.concatenate([members[k] for k in pick])
-        if len(np.unique(y[idx])) < n_classes:
-            continue
-        stats.append(metric(y[idx], p[idx]))
-    if not stats:
-        raise ValueError("no bootstrap resample held every class; the cohort is too small for a CI")
+    y, p = _check(y_true, proba)
+    W = bootstrap_weights(groups, n_boot, seed)
+    stats = np.concatenate([_auc_block(y, p, W[s:s + 250], CLASSES)["macro_auc"] for s in range(0, n_boot, 250)])
+    stats = stats[np.isfinite(stats)]
+    if not len(stats):
+        return float("nan"), float("nan"), float("nan")
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
-    return metric(y, p), float(lo), float(hi)
+    return macro_auc(y, p), float(lo), float(hi)
+
+
+def brier_score(y_true, proba, classes=CLASSES) -> float:
+    """Multi-class Brier score: mean over cases of the squared distance between ``proba`` and the one-hot truth.
+
+    0 is perfect; always predicting the class frequencies gives ``1 - sum(freq**2)``.
+    """
+    y, p = _check(y_true, proba, classes)
+    onehot = (y[:, None] == np.asarray(classes)[None, :]).astype(float)
+    return float(((p - onehot) ** 2).sum(axis=1).mean())
+
+
+def roc_table(y_true, proba, classes=CLASSES) -> pd.DataFrame:
+    """One-vs-rest ROC curve of each class (scikit-learn's ``roc_curve``) in long format.
+
+    Returns
+    -------
+    DataFrame with columns ``class``, ``fpr``, ``tpr``, ``threshold``, ``auc``.
+    """
+    y, p = _check(y_true, proba, classes)
+    rows = []
+    for j, k in enumerate(classes):
+        if (y == k).all() or not (y == k).any():
+            continue
+        fpr, tpr, thr = roc_curve(y == k, p[:, j])
+        rows.append(pd.DataFrame({"class": k, "fpr": fpr, "tpr": tpr, "threshold": thr,
+                                  "auc": roc_auc_score(y == k, p[:, j])}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def confusion(y_true, proba, classes=CLASSES, normalize: str | None = None) -> pd.DataFrame:
+    """Confusion matrix (rows: true class, columns: predicted class = highest probability)."""
+    y, p = _check(y_true, proba, classes)
+    pred = np.asarray(classes)[p.argmax(axis=1)]
+    cm = _sk_confusion(y, pred, labels=list(classes), normalize=normalize)
+    return pd.DataFrame(cm, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
+
+
+def calibration_table(y_true, proba, classes=CLASSES, n_bins: int = 5) -> pd.DataFrame:
+    """One-vs-rest reliability curve per class (quantile bins) and its Brier score.
+
+    Returns
+    -------
+    DataFrame with columns ``class``, ``mean_predicted``, ``observed``, ``brier``.
+    """
+    y, p = _check(y_true, proba, classes)
+    rows = []
+    for j, k in enumerate(classes):
+        t = (y == k).astype(int)
+        if t.min() == t.max():
+            continue
+        obs, pred = calibration_curve(t, p[:, j], n_bins=n_bins, strategy="quantile")
+        rows.append(pd.DataFrame({"class": k, "mean_predicted": pred, "observed": obs,
+                                  "brier": float(((p[:, j] - t) ** 2).mean())}))
+    return pd.concat(rows, ignore_index=True)
 
 
 def auc_by_cohort(model, X: pd.DataFrame, manifest: pd.DataFrame, cohorts=("internal", "external", "prospective"),

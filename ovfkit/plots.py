@@ -349,3 +349,135 @@ def pca_variance(curves: dict, threshold: float = 0.95):
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig, pd.DataFrame(rows)
+
+
+def lasso_selection(record: dict):
+    """The papers' figure 4: cross-validated error against log(lambda), and the coefficient paths.
+
+    ``record`` is one entry of :attr:`ovfkit.study.FusionResult.selections`. Returns (fig, data).
+    """
+    log_a = np.log10(record["alphas"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax = axes[0]
+    ax.errorbar(log_a, record["cv_mse"], yerr=record["cv_mse_std"], fmt="o", ms=3, color="#C44E52", ecolor="0.75")
+    for a, style, label in ((record["alpha_cv"], "--", "lambda (CV)"), (record["alpha"], ":", "lambda used")):
+        ax.axvline(np.log10(a), color="0.3", ls=style, label=label)
+    ax.set_xlabel("log10(lambda)")
+    ax.set_ylabel("cross-validated mean squared error")
+    ax.legend(frameon=False, fontsize=8)
+    ax = axes[1]
+    path = record["coef_path"]
+    for row in path:
+        ax.plot(log_a, row, lw=0.8)
+    ax.axvline(np.log10(record["alpha"]), color="0.3", ls=":")
+    ax.set_xlabel("log10(lambda)")
+    ax.set_ylabel("coefficient (z-scored features)")
+    ax.set_title(f"{int((np.abs(record['coef']) > 0).sum())} non-zero at the chosen lambda", fontsize=9)
+    fig.tight_layout()
+    data = pd.DataFrame({"log10_lambda": log_a, "cv_mse": record["cv_mse"], "cv_mse_std": record["cv_mse_std"],
+                         "n_nonzero": (np.abs(path) > 0).sum(axis=0)})
+    return fig, data
+
+
+def selected_families(selections: dict):
+    """Selected features per variant, stacked by family (PyRadiomics class or deep backbone)."""
+    from ovfkit.fusion import family_of
+
+    rows = [{"variant": v, "family": family_of(f)} for v, s in selections.items() for f in s["selected"]]
+    counts = pd.crosstab(pd.DataFrame(rows)["variant"], pd.DataFrame(rows)["family"]).reindex(list(selections))
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.45 * len(counts)))
+    counts.plot.barh(stacked=True, ax=ax, colormap="tab20", width=0.7)
+    ax.invert_yaxis()
+    ax.set_xlabel("selected features")
+    ax.set_ylabel("")
+    ax.legend(ncol=2, fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
+    fig.tight_layout()
+    return fig, counts.reset_index().melt(id_vars="variant", var_name="family", value_name="n")
+
+
+def auc_forest(scores: pd.DataFrame, by: str = "variant"):
+    """Macro AUC with 95% CI per ``by`` (rows) and cohort (colour): a forest plot. Returns (fig, data)."""
+    cohorts = list(dict.fromkeys(scores["cohort"]))
+    items = list(dict.fromkeys(scores[by]))
+    colors = dict(zip(cohorts, ["#4C72B0", "#55A868", "#DD8452", "#8172B3"]))
+    fig, ax = plt.subplots(figsize=(7, 0.6 + 0.5 * len(items)))
+    step = 0.8 / max(len(cohorts), 1)
+    for j, c in enumerate(cohorts):
+        s = scores[scores["cohort"] == c].set_index(by).reindex(items)
+        yy = np.arange(len(items)) + (j - (len(cohorts) - 1) / 2) * step
+        ax.errorbar(s["macro_auc"], yy, xerr=[s["macro_auc"] - s["ci_low"], s["ci_high"] - s["macro_auc"]],
+                    fmt="o", ms=4, color=colors[c], label=c, capsize=2)
+    ax.set_yticks(np.arange(len(items)), items)
+    ax.invert_yaxis()
+    ax.axvline(0.5, color="0.7", lw=0.8)
+    ax.set_xlabel("macro AUC (95% patient-bootstrap CI)")
+    ax.legend(frameon=False, fontsize=8, ncol=len(cohorts), loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout()
+    return fig, scores
+
+
+def auc_heatmap(scores: pd.DataFrame):
+    """Models (rows) x cohorts (columns) macro AUC, each cell annotated with its CI."""
+    import seaborn as sns
+
+    est = scores.pivot(index="model", columns="cohort", values="macro_auc")
+    cols = [c for c in ("train", "internal", "external", "prospective") if c in est.columns]
+    est = est.reindex(index=list(dict.fromkeys(scores["model"])), columns=cols)
+    text = scores.assign(label=scores.apply(lambda r: f"{r.macro_auc:.3f}\n({r.ci_low:.2f}-{r.ci_high:.2f})", axis=1)
+                         ).pivot(index="model", columns="cohort", values="label").reindex_like(est)
+    fig, ax = plt.subplots(figsize=(1.7 * len(cols) + 1.5, 0.55 * len(est) + 1))
+    sns.heatmap(est, annot=text, fmt="", cmap="viridis", vmin=0.5, vmax=1.0, ax=ax, annot_kws={"fontsize": 7},
+                cbar_kws={"label": "macro AUC"})
+    ax.set_xlabel("cohort (train: nested cross-validation)")
+    ax.set_ylabel("")
+    fig.tight_layout()
+    return fig, scores
+
+
+def roc_by_class(tables: dict):
+    """One panel per cohort: one-vs-rest ROC curve of each class. ``tables``: cohort -> metrics.roc_table."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.3 * len(tables), 3.4), squeeze=False)
+    for ax, (cohort, t) in zip(axes[0], tables.items()):
+        for k, g in t.groupby("class"):
+            ax.plot(g["fpr"], g["tpr"], color=CLASS_COLORS[k], label=f"class {k} (AUC {g['auc'].iloc[0]:.3f})")
+        ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
+        ax.set_title(cohort, fontsize=10)
+        ax.set_xlabel("1 - specificity")
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+    axes[0][0].set_ylabel("sensitivity")
+    fig.tight_layout()
+    data = pd.concat([t.assign(cohort=c) for c, t in tables.items()], ignore_index=True)
+    return fig, data
+
+
+def confusion_grid(matrices: dict):
+    """Row-normalized confusion matrices per cohort, annotated with counts. ``matrices``: cohort -> counts."""
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(matrices), figsize=(2.9 * len(matrices), 2.9), squeeze=False)
+    for ax, (cohort, cm) in zip(axes[0], matrices.items()):
+        share = cm.div(cm.sum(axis=1).replace(0, 1), axis=0)
+        sns.heatmap(share, annot=cm, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax)
+        ax.set_title(cohort, fontsize=10)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+    fig.tight_layout()
+    data = pd.concat([cm.stack().rename("n").reset_index().assign(cohort=c) for c, cm in matrices.items()])
+    return fig, data
+
+
+def calibration_curves(tables: dict):
+    """Reliability curves per class, one panel per cohort. ``tables``: cohort -> metrics.calibration_table."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.3 * len(tables), 3.4), squeeze=False)
+    for ax, (cohort, t) in zip(axes[0], tables.items()):
+        for k, g in t.groupby("class"):
+            ax.plot(g["mean_predicted"], g["observed"], marker="o", color=CLASS_COLORS[k],
+                    label=f"class {k} (Brier {g['brier'].iloc[0]:.3f})")
+        ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
+        ax.set_title(cohort, fontsize=10)
+        ax.set_xlabel("mean predicted probability")
+        ax.legend(fontsize=7, frameon=False, loc="upper left")
+    axes[0][0].set_ylabel("observed frequency")
+    fig.tight_layout()
+    data = pd.concat([t.assign(cohort=c) for c, t in tables.items()], ignore_index=True)
+    return fig, data

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 ICC_FORMS = ("ICC(1,1)", "ICC(2,1)", "ICC(3,1)", "ICC(1,k)", "ICC(2,k)", "ICC(3,k)")
 
@@ -106,6 +106,7 @@ class ICCFilter(TransformerMixin, BaseEstimator):
     ----------
     icc : Series or dict, feature name -> ICC
         From :func:`feature_icc`. Features absent from it, or with an undefined (NaN) ICC, are dropped.
+        Fitted on an array (no column names), features are named as scikit-learn names them: x0, x1, ...
     threshold : float, default 0.8
 
     Attributes
@@ -122,12 +123,18 @@ class ICCFilter(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, reset=True, ensure_all_finite="allow-nan")
         if self.icc is None:
             raise ValueError("ICCFilter needs icc= (feature name -> ICC), e.g. from reliability.feature_icc")
-        if not hasattr(self, "feature_names_in_"):
-            raise TypeError("ICCFilter matches features by name: fit it on a DataFrame with the ICC's feature names")
-        scores = pd.Series(self.icc, dtype=float).reindex(self.feature_names_in_)
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:  # an array has no names: scikit-learn's default names x0, x1, ...
+            names = np.array([f"x{i}" for i in range(X.shape[1])], dtype=object)
+        scores = pd.Series(self.icc, dtype=float).reindex(names)
         self.icc_ = scores.to_numpy()
         self.support_ = np.nan_to_num(self.icc_, nan=-np.inf) >= self.threshold
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # a filter by name: missing values pass through untouched
+        return tags
 
     def transform(self, X):
         check_is_fitted(self, "support_")
@@ -136,4 +143,5 @@ class ICCFilter(TransformerMixin, BaseEstimator):
 
     def get_feature_names_out(self, input_features=None):
         check_is_fitted(self, "support_")
-        return np.asarray(self.feature_names_in_)[self.support_]
+        names = _check_feature_names_in(self, input_features)
+        return np.asarray(names, dtype=object)[self.support_]

@@ -3,6 +3,9 @@ import pandas as pd
 import pytest
 from neuroCombat import neuroCombat
 
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
 from ovfkit.harmonize import ComBat, neurocombat
 
 
@@ -114,3 +117,46 @@ def test_numpy_input_is_refused_with_a_hint():
     X, batch, _ = _data()
     with pytest.raises(TypeError, match="set_output"):
         ComBat(batch=batch).fit(X.to_numpy())
+
+
+# ComBat aligns rows on sample ids (``batch`` is a Series indexed like X), so it refuses the plain arrays
+# that most of scikit-learn's generic checks pass, by design and with a TypeError naming the remedy.
+# Those checks are declared expected failures (strict: one that starts passing is reported); the rest
+# run as they are, and the DataFrame versions of the important ones follow.
+_ARRAY_ONLY_CHECKS = [
+    "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+    "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_complex_data", "check_dtype_object",
+    "check_estimators_empty_data_messages", "check_pipeline_consistency", "check_estimators_nan_inf",
+    "check_estimator_sparse_tag", "check_estimator_sparse_array", "check_estimator_sparse_matrix",
+    "check_estimators_pickle", "check_f_contiguous_array_estimator", "check_transformer_data_not_an_array",
+    "check_transformer_general", "check_transformer_preserve_dtypes", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
+    "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit1d",
+    "check_fit2d_predict1d",
+]
+
+
+@parametrize_with_checks([ComBat(batch=pd.Series(["a", "b"] * 50))], xfail_strict=True,
+                         expected_failed_checks=lambda est: {c: "needs a DataFrame indexed like batch"
+                                                             for c in _ARRAY_ONLY_CHECKS})
+def test_combat_follows_scikit_learn_rules_that_apply_to_id_aligned_input(estimator, check):
+    check(estimator)
+
+
+def test_combat_on_dataframes_is_idempotent_order_and_subset_invariant_and_picklable():
+    import pickle
+
+    X, batch, cov = _data()
+    est = ComBat(batch=batch, covariates=cov, categorical=["sex"], continuous=["age"])
+    assert est.fit(X) is est
+    full = est.transform(X)
+    again = clone(est).fit(X).transform(X)
+    pd.testing.assert_frame_equal(full, again)
+    shuffled = X.sample(frac=1.0, random_state=0)
+    pd.testing.assert_frame_equal(est.transform(shuffled), full.loc[shuffled.index])
+    pd.testing.assert_frame_equal(est.transform(X.iloc[::7]), full.iloc[::7])
+    pd.testing.assert_frame_equal(pickle.loads(pickle.dumps(est)).transform(X), full)
+    assert list(est.get_feature_names_out()) == list(X.columns)
+    with pytest.raises(TypeError, match="DataFrame indexed by sample id"):
+        est.transform(X.to_numpy())

@@ -57,9 +57,14 @@ def test_icc_filter_keeps_reliable_features_by_name():
     assert f.transform(X).shape == (8, 1)
 
 
-def test_icc_filter_needs_scores_and_names():
+def test_icc_filter_needs_scores():
     X = pd.DataFrame(np.zeros((3, 2)), columns=["a", "b"])
     with pytest.raises(ValueError, match="needs icc="):
         ICCFilter().fit(X)
-    with pytest.raises(TypeError, match="DataFrame"):
-        ICCFilter(icc={"a": 1.0}).fit(X.to_numpy())
+
+
+def test_icc_filter_on_an_array_uses_scikit_learns_default_names():
+    X = np.random.default_rng(2).normal(size=(5, 3))
+    f = ICCFilter(icc={"x0": 0.9, "x1": 0.2, "x2": 0.85}).fit(X)
+    assert list(f.get_feature_names_out()) == ["x0", "x2"]
+    assert f.transform(X).shape == (5, 2)

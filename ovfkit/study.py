@@ -1,0 +1,332 @@
+"""The modelling study, computed once and cached: features, fusion variants, the nine classifiers.
+
+The chapters from selection onward share these results: chapter 05 shows the fusion variants,
+06 the classifiers, 07 tests their differences, 08 explains the chosen model and 09 builds the clinical
+model on it. Each function returns the same object whenever its inputs are the same, from a cache
+keyed by the feature table's content, the labels, the settings and the code of the modules involved
+(``cache_dir/study/<name>-<key>.joblib``, written atomically). Pipelines also cache their fitted
+preparation steps (``cache_dir/pipelines``), so nine classifiers share one selection fit per fold.
+
+Cohort roles: ``train`` is the only data any step is fitted or tuned on; ``internal``, ``external`` and
+``prospective`` are predicted once by the model refitted on all training rows. Training performance
+comes from nested cross-validation (outer patient-grouped folds around the whole tuned pipeline).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from tqdm.auto import tqdm
+
+from ovfkit import deep, fusion, metrics, models, radiomics, reliability
+from ovfkit.atomic import atomic_output
+
+HELD_OUT = ("internal", "external", "prospective")
+COHORTS = ("train",) + HELD_OUT
+_CODE = ("select.py", "fusion.py", "models.py", "harmonize.py", "reliability.py", "deep.py", "study.py")
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Sizes of the modelling study (see :func:`settings_for`)."""
+
+    profile: str
+    seed: int
+    outer_splits: int
+    inner_splits: int
+    n_boot: int
+    fusion: fusion.FusionSettings
+    classifiers: tuple = models.MODEL_NAMES
+
+
+def settings_for(profile: str, modality: str, seed: int = 42) -> StudySettings:
+    """``quick`` (tests), ``default`` (the book) or ``paper``; CT adds liu2025's post-LASSO filter (0.5)."""
+    post = 0.5 if modality == "ct" else None
+    if profile == "quick":
+        return StudySettings(profile, seed, 3, 3, 200, fusion.FusionSettings(deep_components=8, lasso_cv=3,
+                                                                              post_lasso_threshold=post, seed=seed))
+    if profile == "default":
+        return StudySettings(profile, seed, 5, 3, 1000, fusion.FusionSettings(deep_components=32, lasso_cv=10,
+                                                                              post_lasso_threshold=post, seed=seed))
+    if profile == "paper":
+        return StudySettings(profile, seed, 5, 5, 2000, fusion.FusionSettings(deep_components=100, lasso_cv=10,
+                                                                              post_lasso_threshold=post, seed=seed))
+    raise ValueError(f"profile {profile!r} is not quick, default or paper")
+
+
+@dataclass
+class Features:
+    """Every source side by side and what the pipelines need to know about the rows."""
+
+    X: pd.DataFrame  # vertebra id x (radiomics + backbone/column)
+    icc: pd.Series  # radiomics feature -> ICC(2,1) between readers
+    backbones: list
+    manifest: pd.DataFrame = field(repr=False)
+
+    @property
+    def context(self) -> fusion.Context:
+        return fusion.Context.from_manifest(self.manifest, self.icc)
+
+    @property
+    def y(self) -> pd.Series:
+        return self.manifest.loc[self.X.index, "astlof_class"].astype(int)
+
+    def columns(self, sources) -> list:
+        """The feature table's columns that come from ``sources`` (``radiomics`` and/or backbones)."""
+        return [c for c in self.X.columns if fusion.source_of(c) in set(sources)]
+
+    def rows(self, cohort: str) -> pd.Index:
+        return self.X.index[self.manifest.loc[self.X.index, "cohort"].to_numpy() == cohort]
+
+
+def load_features(manifest: pd.DataFrame, modality: str, *, profile: str, seed: int, cache_dir, backbones,
+                  weights=None) -> Features:
+    """Radiomics (both readers, for the ICC) and deep features of every backbone, all from their caches."""
+    params = radiomics.default_params(modality)
+    cache_dir = Path(cache_dir)
+    rad = radiomics.extract_manifest(manifest, params, cache_dir=cache_dir / "radiomics", progress=False)
+    second = radiomics.extract_manifest(manifest, params, cache_dir=cache_dir / "radiomics",
+                                        mask_column="mask_reader2", progress=False)
+    icc = reliability.feature_icc(rad.loc[second.index], second, form="ICC(2,1)")
+    recipe = deep.profile_recipe(profile, modality, seed)
+    deep_tables = {b: deep.deep_features(manifest, b, recipe, weights=(weights or {}).get(b),
+                                         cache_dir=cache_dir / "deep", progress=False).features for b in backbones}
+    return Features(fusion.feature_table(rad, deep_tables), icc, list(backbones), manifest)
+
+
+def _key(features: Features, settings: StudySettings, extra) -> str:
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(features.X, index=True).to_numpy().tobytes())
+    h.update(features.X.columns.to_series().str.cat(sep="|").encode())
+    h.update(pd.util.hash_pandas_object(features.icc.fillna(-9.0), index=True).to_numpy().tobytes())
+    cols = ["cohort", "astlof_class", "patient_id", "center", "age", "sex"]
+    h.update(pd.util.hash_pandas_object(features.manifest.loc[features.X.index, cols], index=True).to_numpy().tobytes())
+    h.update(json.dumps([asdict(settings), extra], sort_keys=True, default=str).encode())
+    pkg = Path(__file__).parent
+    for name in _CODE:
+        h.update((pkg / name).read_bytes())
+    return h.hexdigest()[:20]
+
+
+def _cached(name: str, key: str, cache_dir, compute):
+    path = Path(cache_dir) / "study" / f"{name}-{key}.joblib"
+    if path.exists():
+        return joblib.load(path)
+    result = compute()
+    with atomic_output(path) as tmp:
+        joblib.dump(result, tmp, compress=3)
+    return result
+
+
+def _memory(cache_dir):
+    return joblib.Memory(str(Path(cache_dir) / "pipelines"), verbose=0)
+
+
+def _held_out_predictions(fitted, features: Features, **labels) -> pd.DataFrame:
+    parts = []
+    for cohort in HELD_OUT:
+        rows = features.rows(cohort)
+        if len(rows):
+            p = fitted.predict_proba(features.X.loc[rows, list(fitted.feature_names_in_)])
+            parts.append(pd.DataFrame(p, index=rows, columns=["p0", "p1", "p2"]).assign(cohort=cohort))
+    return _label(pd.concat(parts), features, **labels)
+
+
+def _label(pred: pd.DataFrame, features: Features, **labels) -> pd.DataFrame:
+    m = features.manifest.loc[pred.index]
+    out = pred.assign(y=m["astlof_class"].astype(int).to_numpy(), patient_id=m["patient_id"].to_numpy(), **labels)
+    out.index.name = "vertebra_id"
+    return out.reset_index()
+
+
+def _selection_record(pipeline, variant: str) -> dict:
+    """What the LASSO step chose, for the selection chapter."""
+    steps = pipeline.named_steps
+    lasso = steps["lasso"]
+    before = steps["prepare"].get_feature_names_out()
+    chosen = lasso.get_feature_names_out(before)
+    final = steps["decorrelate"].get_feature_names_out(chosen) if "decorrelate" in steps else chosen
+    return {"variant": variant, "prepared": list(before), "lasso_selected": list(chosen), "selected": list(final),
+            "alpha": lasso.alpha_, "alpha_cv": lasso.alpha_cv_, "alphas": lasso.alphas_, "cv_mse": lasso.cv_score_,
+            "cv_mse_std": lasso.cv_score_std_, "coef_path": lasso.coef_path_, "coef": lasso.coef_}
+
+
+def score_predictions(predictions: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Macro AUC with a 95% patient-bootstrap CI for every variant x model x cohort of a predictions table."""
+    rows = []
+    for (variant, model, cohort), g in predictions.groupby(["variant", "model", "cohort"], sort=False):
+        est, lo, hi = metrics.patient_bootstrap_ci(g["y"], g[["p0", "p1", "p2"]], g["patient_id"], n_boot=n_boot,
+                                                   seed=seed)
+        rows.append({"variant": variant, "model": model, "cohort": cohort, "macro_auc": est, "ci_low": lo,
+                     "ci_high": hi, "n": len(g)})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class FusionResult:
+    """Held-out predictions of one classifier (LR) on every fusion variant."""
+
+    predictions: pd.DataFrame  # long: vertebra_id, p0..p2, cohort, y, patient_id, variant
+    selections: dict  # variant -> _selection_record (single-source and early-fusion variants)
+    chosen: dict  # variant -> tuned parameters
+    seconds: dict
+
+
+def variants(backbones) -> dict:
+    """Fusion variants: name -> (kind, sources)."""
+    out = {"radiomics": ("single", [fusion.RADIOMICS])}
+    out.update({f"deep {b}": ("single", [b]) for b in backbones})
+    out.update({f"early {b}": ("early", [fusion.RADIOMICS, b]) for b in backbones})
+    out.update({f"late {b}": ("late", [fusion.RADIOMICS, b]) for b in backbones})
+    return out
+
+
+def fusion_comparison(features: Features, settings: StudySettings, cache_dir, progress: bool = True) -> FusionResult:
+    """LR on every fusion variant, tuned by patient-grouped CV on training rows, predicted on held-out cohorts."""
+    def compute():
+        ctx, st, mem = features.context, settings.fusion, _memory(cache_dir)
+        train = features.rows("train")
+        X, y = features.X.loc[train], features.y.loc[train].to_numpy()
+        inner = models.PatientKFold(ctx.groups, settings.inner_splits, settings.seed)
+        preds, selections, chosen, seconds = [], {}, {}, {}
+        for name, (kind, sources) in tqdm(variants(features.backbones).items(), desc="fusion variants",
+                                          disable=not progress):
+            t0 = time.perf_counter()
+            Xv = X[features.columns(sources)]
+            if kind == "late":
+                model = fusion.late_fusion(sources, Xv, ctx, st, memory=mem, cv_splits=settings.inner_splits)
+                search = models.tuned(model, {"final_estimator__C": [0.1, 1.0]}, inner).fit(Xv, y)
+            else:
+                pipe = fusion.early_fusion(sources, Xv, models.classifier("LR", settings.seed), ctx, st, memory=mem)
+                search = models.tuned(pipe, models.param_grid("LR", settings.profile), inner).fit(Xv, y)
+                selections[name] = _selection_record(search.best_estimator_, name)
+            chosen[name] = search.best_params_
+            preds.append(_held_out_predictions(search.best_estimator_, features, variant=name, model="LR"))
+            seconds[name] = time.perf_counter() - t0
+        return FusionResult(pd.concat(preds, ignore_index=True), selections, chosen, seconds)
+
+    key = _key(features, settings, ["fusion", list(variants(features.backbones))])
+    return _cached("fusion", key, cache_dir, compute)
+
+
+@dataclass
+class ModelResult:
+    """The nine classifiers on early fusion, per backbone."""
+
+    predictions: pd.DataFrame  # long: ..., variant, model, cohort ('train' rows are nested-CV out-of-fold)
+    chosen: dict  # (variant, model) -> {"final": params, "outer": [params per outer fold]}
+    fitted: dict  # (variant, model) -> pipeline refitted on all training rows
+    seconds: dict
+
+    def scores(self, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+        """Macro AUC with patient-bootstrap CI for every variant x model x cohort."""
+        return score_predictions(self.predictions, n_boot=n_boot, seed=seed)
+
+    def best(self, variant: str) -> str:
+        """The classifier with the highest nested-CV macro AUC on the training cohort (never a test cohort)."""
+        train = self.predictions[(self.predictions["variant"] == variant) & (self.predictions["cohort"] == "train")]
+        auc = {m: metrics.macro_auc(g["y"], g[["p0", "p1", "p2"]]) for m, g in train.groupby("model")}
+        return max(auc, key=lambda k: (auc[k], -models.MODEL_NAMES.index(k)))
+
+
+def model_comparison(features: Features, settings: StudySettings, cache_dir, progress: bool = True) -> ModelResult:
+    """Nine classifiers x early fusion per backbone: nested CV on training, refit, held-out predictions.
+
+    The MLP stops after 500 adam epochs whether or not its loss has settled; scikit-learn's
+    ConvergenceWarning for that is silenced here (the grid and the stopping rule are documented in
+    :mod:`ovfkit.models`).
+    """
+    def compute():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return _models()
+
+    def _models():
+        ctx, st, mem = features.context, settings.fusion, _memory(cache_dir)
+        train = features.rows("train")
+        X, y = features.X.loc[train], features.y.loc[train].to_numpy()
+        inner = models.PatientKFold(ctx.groups, settings.inner_splits, settings.seed)
+        outer = models.PatientKFold(ctx.groups, settings.outer_splits, settings.seed + 1)
+        preds, chosen, fitted, seconds = [], {}, {}, {}
+        jobs = [(b, name) for b in features.backbones for name in settings.classifiers]
+        for b, name in tqdm(jobs, desc="classifiers", disable=not progress):
+            t0 = time.perf_counter()
+            variant = f"early {b}"
+            Xv = X[features.columns([fusion.RADIOMICS, b])]
+            pipe = fusion.early_fusion([fusion.RADIOMICS, b], Xv, models.classifier(name, settings.seed),
+                                       ctx, st, memory=mem)
+            search = models.tuned(pipe, models.param_grid(name, settings.profile), inner)
+            oof, outer_params, final = models.nested_cv(search, Xv, y, outer, n_jobs=-1)
+            preds.append(_label(oof.assign(cohort="train"), features, variant=variant, model=name))
+            preds.append(_held_out_predictions(final.best_estimator_, features, variant=variant, model=name))
+            search = final
+            chosen[(variant, name)] = {"final": search.best_params_, "outer": outer_params}
+            fitted[(variant, name)] = search.best_estimator_
+            seconds[(variant, name)] = time.perf_counter() - t0
+        return ModelResult(pd.concat(preds, ignore_index=True), chosen, fitted, seconds)
+
+    key = _key(features, settings, ["models", list(settings.classifiers)])
+    return _cached("models", key, cache_dir, compute)
+
+
+def selection_summary(selections: dict) -> pd.DataFrame:
+    """One row per variant: features after preparation, after LASSO, final count by source, lambda."""
+    rows = []
+    for name, s in selections.items():
+        rows.append({"variant": name, "prepared": len(s["prepared"]), "after LASSO": len(s["lasso_selected"]),
+                     "final": len(s["selected"]), "by source": fusion.count_by_source(s["selected"]),
+                     "lambda (CV)": s["alpha_cv"], "lambda used": s["alpha"]})
+    return pd.DataFrame(rows).set_index("variant")
+
+
+def paper_results(modality: str | None = None) -> pd.DataFrame:
+    """The macro AUCs, feature counts and LASSO penalties the papers report (zhang2024 X-ray, liu2025 CT).
+
+    Shipped as ``ovfkit/data/paper_results.csv``; the ``source`` column says where in the paper each
+    number is. zhang2024 gives no CIs for macro AUC in its text.
+    """
+    table = pd.read_csv(Path(__file__).parent / "data" / "paper_results.csv")
+    return table if modality is None else table[table["modality"] == modality].reset_index(drop=True)
+
+
+def backbone_role(name: str) -> str:
+    """Which pretraining domain of the papers a backbone stands for."""
+    return {"imagenet": "ImageNet", "proxy-natural": "ImageNet", "radimagenet": "RadImageNet",
+            "proxy-medical": "RadImageNet"}.get(name, name)
+
+
+def compare_with_papers(scores: pd.DataFrame, best: dict, modality: str) -> pd.DataFrame:
+    """This study's best model per backbone next to the paper's model per pretraining domain.
+
+    Parameters
+    ----------
+    scores : DataFrame from :meth:`ModelResult.scores`
+    best : dict variant -> chosen classifier (by training nested CV)
+    """
+    paper = paper_results(modality)
+    rows = []
+    for variant, model in best.items():
+        backbone = variant.split(" ", 1)[1]
+        role = backbone_role(backbone)
+        ours = scores[(scores["variant"] == variant) & (scores["model"] == model)].set_index("cohort")
+        theirs = paper[paper["pretraining"] == role].set_index("cohort")
+        for cohort in COHORTS:
+            if cohort not in ours.index:
+                continue
+            r = ours.loc[cohort]
+            p = theirs.loc[cohort] if cohort in theirs.index else None
+            rows.append({"domain": role, "cohort": cohort, "ovfkit backbone": backbone, "ovfkit model": model,
+                         "ovfkit macro AUC (95% CI)": f"{r.macro_auc:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})",
+                         "paper": None if p is None else p["paper"], "paper model": None if p is None else p["model"],
+                         "paper macro AUC": None if p is None else (
+                             f"{p.macro_auc:.3f}" + ("" if pd.isna(p.ci_low) else f" ({p.ci_low:.3f}-{p.ci_high:.3f})"))})
+    return pd.DataFrame(rows)
