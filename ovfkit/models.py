@@ -6,8 +6,7 @@ The nine classifiers of the papers, each with its grid and class weighting:
 name        estimator                                     class imbalance
 ==========  ============================================  =========================================
 LR          LogisticRegression (L2, lbfgs)                ``class_weight="balanced"``
-SVM         SVC (RBF) with Platt scaling (sigmoid,        ``class_weight="balanced"``
-            CalibratedClassifierCV, ensemble=False)
+SVM         SVC (RBF), Platt-scaled probabilities         ``class_weight="balanced"``
 KNN         KNeighborsClassifier                          none possible (a vote); distance weighting
 RF          RandomForestClassifier                        ``class_weight="balanced"``
 ExtraTrees  ExtraTreesClassifier                          ``class_weight="balanced"``
@@ -32,7 +31,6 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.linear_model import LogisticRegression
@@ -127,9 +125,10 @@ def classifier(name: str, seed: int = 0):
     if name == "LR":
         return LogisticRegression(max_iter=5000, class_weight="balanced")
     if name == "SVM":
-        # scikit-learn 1.9 replaces SVC(probability=True) by this: Platt scaling fitted by internal CV.
-        return CalibratedClassifierCV(SVC(kernel="rbf", class_weight="balanced", random_state=seed),
-                                      method="sigmoid", ensemble=False, cv=3)
+        # Platt scaling by internal 5-fold CV. scikit-learn 1.9 deprecates probability=True in favour of
+        # CalibratedClassifierCV(SVC(), ensemble=False), which refuses folds with fewer than cv cases of a
+        # class (the small test cohorts); the deprecation warning is silenced in ovfkit.study.
+        return SVC(kernel="rbf", probability=True, class_weight="balanced", random_state=seed)
     if name == "KNN":
         return KNeighborsClassifier(weights="distance")
     if name == "RF":
@@ -155,8 +154,7 @@ def param_grid(name: str, profile: str = "default") -> dict:
     wide = profile == "paper"
     grids = {
         "LR": {"C": [0.01, 0.1, 1.0, 10.0] if wide else [0.03, 0.3, 3.0]},
-        "SVM": {"estimator__C": [0.1, 1.0, 10.0] if wide else [0.3, 3.0],
-                "estimator__gamma": ["scale", 0.01] if wide else ["scale"]},
+        "SVM": {"C": [0.1, 1.0, 10.0] if wide else [0.3, 3.0], "gamma": ["scale", 0.01] if wide else ["scale"]},
         "KNN": {"n_neighbors": [5, 11, 21, 41] if wide else [3, 7] if profile == "quick" else [9, 25]},
         "RF": {"max_depth": [3, 6, None] if wide else [4, None], "min_samples_leaf": [1, 5] if wide else [3]},
         "ExtraTrees": {"max_depth": [3, 6, None] if wide else [4, None], "min_samples_leaf": [1, 5] if wide else [3]},

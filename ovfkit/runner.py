@@ -34,7 +34,7 @@ from ovfkit.manifest import load_manifest
 
 REPO_ROOT = provenance.REPO_ROOT
 CHAPTERS: tuple[str, ...] = ("01_cohort", "02_astlof", "03_radiomics", "04_deep_features", "05_fusion_selection",
-                             "06_model_comparison")
+                             "06_model_comparison", "07_delong")
 MODALITY_TITLES = {"xray": "X-ray (lateral radiograph, zhang2024 design)", "ct": "CT (liu2025 design)"}
 
 

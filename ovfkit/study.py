@@ -242,12 +242,13 @@ def model_comparison(features: Features, settings: StudySettings, cache_dir, pro
     """Nine classifiers x early fusion per backbone: nested CV on training, refit, held-out predictions.
 
     The MLP stops after 500 adam epochs whether or not its loss has settled; scikit-learn's
-    ConvergenceWarning for that is silenced here (the grid and the stopping rule are documented in
-    :mod:`ovfkit.models`).
+    ConvergenceWarning for that, and its deprecation notice for ``SVC(probability=True)``, are silenced
+    here (both choices are documented in :mod:`ovfkit.models`).
     """
     def compute():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.filterwarnings("ignore", message=".*probability.*parameter was deprecated", category=FutureWarning)
             return _models()
 
     def _models():
@@ -330,3 +331,37 @@ def compare_with_papers(scores: pd.DataFrame, best: dict, modality: str) -> pd.D
                          "paper macro AUC": None if p is None else (
                              f"{p.macro_auc:.3f}" + ("" if pd.isna(p.ci_low) else f" ({p.ci_low:.3f}-{p.ci_high:.3f})"))})
     return pd.DataFrame(rows)
+
+
+def compare(predictions: pd.DataFrame, a: tuple, b: tuple, *, cohorts=HELD_OUT, n_boot: int = 1000,
+            seed: int = 0) -> pd.DataFrame:
+    """Paired comparison of two (variant, model) prediction sets on the same vertebrae, per cohort.
+
+    Per class: one-vs-rest DeLong test; macro AUC: paired patient bootstrap (the same resamples score
+    both). Returns one row per cohort x (class 0, 1, 2, macro) with the AUCs, the difference a - b, its
+    95% CI and the unadjusted p-value (adjust the family with :func:`ovfkit.stats.adjust`).
+    """
+    from ovfkit import stats
+
+    def pick(variant, model):
+        sel = predictions[(predictions["variant"] == variant) & (predictions["model"] == model)]
+        if sel.empty:
+            raise ValueError(f"no predictions for variant {variant!r} and model {model!r}")
+        return sel.set_index(["cohort", "vertebra_id"]).sort_index()
+
+    pa, pb = pick(*a), pick(*b)
+    rows = []
+    P = ["p0", "p1", "p2"]
+    for cohort in cohorts:
+        if cohort not in pa.index.get_level_values(0):
+            continue
+        ga, gb = pa.loc[cohort], pb.loc[cohort].reindex(pa.loc[cohort].index)
+        per = stats.per_class_delong(ga["y"], ga[P], gb[P])
+        for r in per.to_dict("records"):
+            rows.append({"cohort": cohort, "class": str(r["class"]), "method": "DeLong",
+                         **{k: r[k] for k in ("auc_a", "auc_b", "diff", "ci_low", "ci_high", "p")}})
+        mac = stats.macro_auc_difference(ga["y"], ga[P], gb[P], ga["patient_id"], n_boot=n_boot, seed=seed)
+        rows.append({"cohort": cohort, "class": "macro", "method": "paired patient bootstrap",
+                     "auc_a": metrics.macro_auc(ga["y"], ga[P]), "auc_b": metrics.macro_auc(ga["y"], gb[P]),
+                     "diff": mac["diff"], "ci_low": mac["ci_low"], "ci_high": mac["ci_high"], "p": mac["p"]})
+    return pd.DataFrame(rows).assign(a=" / ".join(a), b=" / ".join(b))

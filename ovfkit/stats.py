@@ -1,0 +1,248 @@
+"""Comparing ROC AUCs: DeLong's test (fast algorithm), its omnibus form, CIs, multi-class comparisons.
+
+DeLong, DeLong and Clarke-Pearson (1988) estimate the covariance of correlated AUCs from the
+"structural components" of the Mann-Whitney statistic. Sun and Xu (2014) compute them from mid-ranks
+in O(n log n): for ``m`` positive and ``n`` negative cases and each score,
+
+* ``tz``: mid-ranks of all ``m + n`` scores; ``tx``: mid-ranks of the positives among themselves;
+  ``ty``: of the negatives among themselves (ties share the average rank);
+* ``AUC = (sum(tz[positives]) / m - (m + 1) / 2) / n``;
+* ``V10 = (tz[positives] - tx) / n`` and ``V01 = 1 - (tz[negatives] - ty) / m``;
+* ``S = cov(V10) / m + cov(V01) / n`` (sample covariances across cases, one row per score).
+
+A paired difference ``a - b`` then has variance ``S_aa + S_bb - 2 S_ab``; ``z = diff / se`` and the
+two-sided p-value is ``2 * (1 - Phi(|z|))`` (a probability, never its logarithm). Ties count one half,
+as in the Mann-Whitney statistic. Confidence intervals are Wald intervals, clipped to [0, 1] for an
+AUC and to [-1, 1] for a difference.
+
+Conventions where the variance is degenerate: fewer than two positive or two negative cases leave the
+structural-component covariance undefined, and the functions refuse with a message; a zero variance
+(for example two identical scores) gives ``z = 0, p = 1`` when the AUCs are equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import chi2, norm, rankdata
+
+from ovfkit import metrics
+
+
+@dataclass(frozen=True)
+class DeLongResult:
+    """Result of a DeLong comparison of two AUCs (``diff`` = a minus b)."""
+
+    auc_a: float
+    auc_b: float
+    diff: float
+    se: float
+    z: float
+    p: float
+    ci: tuple
+    paired: bool = True
+
+    def as_dict(self) -> dict:
+        return {"auc_a": self.auc_a, "auc_b": self.auc_b, "diff": self.diff, "se": self.se, "z": self.z,
+                "p": self.p, "ci_low": self.ci[0], "ci_high": self.ci[1]}
+
+
+def _binary(y_true, scores, what="y_true"):
+    y = np.asarray(y_true)
+    S = np.atleast_2d(np.asarray(scores, dtype=float))
+    if S.shape[1] != len(y):
+        raise ValueError(f"{what} has {len(y)} cases but a score has {S.shape[1]}; pass scores of the same cases")
+    labels = np.unique(y)
+    if len(labels) != 2:
+        raise ValueError(f"{what} must hold exactly two classes (positive = the larger), got {labels.tolist()}")
+    if not np.all(np.isfinite(S)):
+        raise ValueError("scores contain NaN or infinite values; drop those cases first")
+    pos = y == labels[1]
+    m, n = int(pos.sum()), int((~pos).sum())
+    if m < 2 or n < 2:
+        raise ValueError(f"DeLong's variance needs at least 2 positive and 2 negative cases (got {m} and {n})")
+    return pos, S
+
+
+def delong_components(y_true, scores):
+    """AUCs and their DeLong covariance for one or more scores on the same cases (Sun and Xu, 2014).
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n_cases,)
+        Two classes; the larger label is positive.
+    scores : array-like, shape (k, n_cases) or (n_cases,)
+        Higher score = more likely positive.
+
+    Returns
+    -------
+    auc : ndarray, shape (k,)
+    cov : ndarray, shape (k, k)
+    """
+    pos, S = _binary(y_true, scores)
+    X, Y = S[:, pos], S[:, ~pos]
+    m, n = X.shape[1], Y.shape[1]
+    tx = rankdata(X, axis=1)
+    ty = rankdata(Y, axis=1)
+    tz = rankdata(np.hstack([X, Y]), axis=1)
+    auc = (tz[:, :m].sum(axis=1) / m - (m + 1) / 2.0) / n
+    v10 = (tz[:, :m] - tx) / n
+    v01 = 1.0 - (tz[:, m:] - ty) / m
+    cov = np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
+    return auc, cov
+
+
+def _z_test(diff: float, var: float, alpha: float, bound: float):
+    se = float(np.sqrt(max(var, 0.0)))
+    if se == 0.0:
+        z = 0.0 if diff == 0 else float(np.sign(diff) * np.inf)
+    else:
+        z = diff / se
+    p = float(2 * norm.sf(abs(z)))
+    q = norm.ppf(1 - alpha / 2)
+    ci = (float(max(diff - q * se, -bound)), float(min(diff + q * se, bound)))
+    return se, float(z), p, ci
+
+
+def delong_test(y_true, score_a, score_b, alpha: float = 0.05) -> DeLongResult:
+    """Paired DeLong test of two scores on the same cases.
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n,)
+    score_a, score_b : array-like, shape (n,)
+    alpha : float
+        1 - confidence level of ``ci``, the interval of ``auc_a - auc_b``.
+    """
+    if len(np.asarray(score_a)) != len(np.asarray(score_b)):
+        raise ValueError(f"score_a has {len(np.asarray(score_a))} cases and score_b {len(np.asarray(score_b))}; "
+                         "a paired test needs both scores on the same cases (use delong_test_unpaired otherwise)")
+    auc, cov = delong_components(y_true, np.vstack([score_a, score_b]))
+    diff = float(auc[0] - auc[1])
+    se, z, p, ci = _z_test(diff, cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], alpha, 1.0)
+    return DeLongResult(float(auc[0]), float(auc[1]), diff, se, z, p, ci, True)
+
+
+def delong_test_unpaired(y_a, score_a, y_b, score_b, alpha: float = 0.05) -> DeLongResult:
+    """DeLong test of two AUCs measured on different (independent) case sets: variances add."""
+    auc_a, var_a = delong_components(y_a, score_a)
+    auc_b, var_b = delong_components(y_b, score_b)
+    diff = float(auc_a[0] - auc_b[0])
+    se, z, p, ci = _z_test(diff, float(var_a[0, 0] + var_b[0, 0]), alpha, 1.0)
+    return DeLongResult(float(auc_a[0]), float(auc_b[0]), diff, se, z, p, ci, False)
+
+
+def delong_omnibus(y_true, scores) -> dict:
+    """Test that k correlated AUCs are all equal (DeLong 1988, contrast form).
+
+    With ``L`` the (k-1) x k matrix of successive differences, ``chi2 = (L auc)' (L S L')^+ (L auc)``
+    on ``rank(L S L')`` degrees of freedom (k - 1 unless scores are collinear).
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n,)
+    scores : array-like, shape (k, n) or dict name -> scores
+
+    Returns
+    -------
+    dict with ``auc`` (per score), ``chi2``, ``df``, ``p``.
+    """
+    names = list(scores) if isinstance(scores, dict) else None
+    S = np.vstack([scores[k] for k in names]) if names else np.atleast_2d(np.asarray(scores, dtype=float))
+    k = S.shape[0]
+    if k < 2:
+        raise ValueError("the omnibus test needs at least two scores")
+    auc, cov = delong_components(y_true, S)
+    L = np.eye(k)[:-1] - np.eye(k, k=1)[:-1]
+    d = L @ auc
+    V = L @ cov @ L.T
+    df = int(np.linalg.matrix_rank(V))
+    stat = float(d @ np.linalg.pinv(V) @ d) if df else 0.0
+    return {"auc": dict(zip(names, auc)) if names else auc, "chi2": stat, "df": df,
+            "p": float(chi2.sf(stat, df)) if df else 1.0}
+
+
+def auc_ci(y_true, score, alpha: float = 0.05, method: str = "delong", *, groups=None, n_boot: int = 2000,
+           seed: int = 0) -> tuple[float, float, float]:
+    """AUC and its confidence interval: ``(auc, low, high)``.
+
+    Parameters
+    ----------
+    method : {"delong", "bootstrap"}
+        ``delong``: Wald interval with DeLong's variance, clipped to [0, 1]; ``bootstrap``: percentile
+        interval over ``n_boot`` resamples of ``groups`` (patients; each case its own group by default).
+    """
+    if method == "delong":
+        auc, cov = delong_components(y_true, score)
+        _, _, _, ci = _z_test(float(auc[0]), float(cov[0, 0]), alpha, 1.0)
+        return float(auc[0]), max(ci[0], 0.0), ci[1]
+    if method != "bootstrap":
+        raise ValueError(f"method={method!r} is not 'delong' or 'bootstrap'")
+    pos, S = _binary(y_true, score)
+    g = np.arange(len(pos)) if groups is None else np.asarray(groups)
+    W = metrics.bootstrap_weights(g, n_boot, seed)
+    boots = metrics.weighted_auc(pos, S[0], W)
+    boots = boots[np.isfinite(boots)]
+    lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    return float(metrics.weighted_auc(pos, S[0], np.ones((1, len(pos)), dtype=int))[0]), float(lo), float(hi)
+
+
+def adjust(pvalues, method: str = "holm") -> np.ndarray:
+    """Adjust a family of p-values: ``"holm"`` (family-wise error) or ``"fdr_bh"`` (Benjamini-Hochberg).
+
+    NaN entries (comparisons that could not be made) stay NaN and do not count in the family.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    if method not in ("holm", "fdr_bh"):
+        raise ValueError(f"method={method!r} is not 'holm' or 'fdr_bh'")
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method=method)[1]
+    return out
+
+
+def per_class_delong(y_true, proba_a, proba_b, classes=metrics.CLASSES, alpha: float = 0.05) -> pd.DataFrame:
+    """One-vs-rest paired DeLong test per class for two models' class probabilities on the same cases.
+
+    A class with fewer than two cases (or fewer than two others) cannot be tested: its row holds NaN.
+    """
+    y = np.asarray(y_true)
+    pa, pb = np.asarray(proba_a, dtype=float), np.asarray(proba_b, dtype=float)
+    rows = []
+    for j, k in enumerate(classes):
+        t = (y == k).astype(int)
+        if min(t.sum(), (1 - t).sum()) < 2:
+            rows.append({"class": k, **dict.fromkeys(("auc_a", "auc_b", "diff", "se", "z", "p", "ci_low",
+                                                      "ci_high"), np.nan)})
+            continue
+        r = delong_test(t, pa[:, j], pb[:, j], alpha)
+        rows.append({"class": k, **r.as_dict()})
+    return pd.DataFrame(rows)
+
+
+def macro_auc_difference(y_true, proba_a, proba_b, groups, *, n_boot: int = 2000, alpha: float = 0.05,
+                         seed: int = 0) -> dict:
+    """Macro-AUC difference (a - b) with a paired patient bootstrap: the same resamples score both models.
+
+    The two-sided p-value is the bootstrap's: twice the smaller share of resampled differences on either
+    side of zero (at least 1 / n_valid).
+    """
+    y, pa = metrics._check(y_true, proba_a)
+    _, pb = metrics._check(y_true, proba_b)
+    W = metrics.bootstrap_weights(groups, n_boot, seed)
+    da = np.concatenate([metrics._auc_block(y, pa, W[s:s + 250], metrics.CLASSES)["macro_auc"]
+                         for s in range(0, n_boot, 250)])
+    db = np.concatenate([metrics._auc_block(y, pb, W[s:s + 250], metrics.CLASSES)["macro_auc"]
+                         for s in range(0, n_boot, 250)])
+    d = (da - db)[np.isfinite(da - db)]
+    diff = metrics.macro_auc(y, pa) - metrics.macro_auc(y, pb)
+    if not len(d):
+        return {"diff": diff, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan, "n_valid": 0}
+    lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2])
+    p = min(1.0, max(2 * min((d <= 0).mean(), (d >= 0).mean()), 1.0 / len(d)))
+    return {"diff": diff, "ci_low": float(lo), "ci_high": float(hi), "p": float(p), "n_valid": int(len(d))}

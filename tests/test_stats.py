@@ -1,0 +1,164 @@
+"""DeLong's test against a brute-force O(n^2) version, pROC's reference values and the known traps."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+from sklearn.metrics import roc_auc_score
+
+from ovfkit import stats
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def brute_force_delong(y, scores):
+    """DeLong (1988) as written: psi kernel over every positive-negative pair, O(n^2)."""
+    y = np.asarray(y)
+    S = np.atleast_2d(scores)
+    X, Y = S[:, y == 1], S[:, y == 0]
+    m, n = X.shape[1], Y.shape[1]
+    psi = (X[:, :, None] > Y[:, None, :]) + 0.5 * (X[:, :, None] == Y[:, None, :])
+    auc = psi.mean(axis=(1, 2))
+    v10, v01 = psi.mean(axis=2), psi.mean(axis=1)
+    s10 = np.array([[((v10[r] - auc[r]) * (v10[s] - auc[s])).sum() / (m - 1) for s in range(len(S))]
+                    for r in range(len(S))])
+    s01 = np.array([[((v01[r] - auc[r]) * (v01[s] - auc[s])).sum() / (n - 1) for s in range(len(S))]
+                    for r in range(len(S))])
+    return auc, s10 / m + s01 / n
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_fast_delong_equals_brute_force(ties):
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.35).astype(int)
+    S = np.vstack([rng.normal(size=200) + y, rng.normal(size=200) + 0.5 * y, rng.normal(size=200)])
+    if ties:
+        S = np.round(S, 0)
+    auc, cov = stats.delong_components(y, S)
+    ref_auc, ref_cov = brute_force_delong(y, S)
+    np.testing.assert_allclose(auc, ref_auc, atol=1e-12)
+    np.testing.assert_allclose(cov, ref_cov, atol=1e-12)
+    for r in range(3):
+        assert auc[r] == pytest.approx(roc_auc_score(y, S[r]), abs=1e-12)
+
+
+def test_paired_test_equals_proc_roc_test():
+    """Reference values computed by pROC 1.18.0 (R 4.2.2) ``roc.test(method="delong")``, ``var``, ``cov``
+    and ``ci.auc`` on the cases in delong_cases.csv (ratings with many ties)."""
+    cases = pd.read_csv(FIXTURES / "delong_cases.csv")
+    ref = pd.read_csv(FIXTURES / "delong_proc_reference.csv")
+    for row in ref.itertuples():
+        r = stats.delong_test(cases["y"], cases[row.a], cases[row.b])
+        assert (r.auc_a, r.auc_b) == pytest.approx((row.auc_a, row.auc_b), abs=1e-12)
+        assert r.z == pytest.approx(row.z, rel=1e-9)
+        assert r.p == pytest.approx(row.p, rel=1e-9)
+        assert r.se ** 2 == pytest.approx(row.var_a + row.var_b - 2 * row.cov_ab, rel=1e-9)
+        auc, lo, hi = stats.auc_ci(cases["y"], cases[row.a])
+        assert (lo, hi) == pytest.approx((row.ci_a_low, row.ci_a_high), abs=1e-9)
+
+
+def test_sign_of_z_follows_a_minus_b_and_p_is_a_probability():
+    rng = np.random.default_rng(1)
+    y = (rng.random(300) < 0.5).astype(int)
+    good, poor = rng.normal(size=300) + 1.5 * y, rng.normal(size=300) + 0.3 * y
+    ab, ba = stats.delong_test(y, good, poor), stats.delong_test(y, poor, good)
+    assert ab.diff > 0 and ab.z > 0 and ba.z == pytest.approx(-ab.z)
+    assert 0 <= ab.p <= 1 and ab.p == pytest.approx(2 * norm.sf(abs(ab.z)))
+    assert ab.ci[0] < ab.diff < ab.ci[1]
+
+
+def test_identical_scores_give_z_zero_and_p_one():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    s = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.7])
+    r = stats.delong_test(y, s, s)
+    assert (r.diff, r.z, r.p) == (0.0, 0.0, 1.0)
+
+
+def test_cis_are_clipped_to_the_unit_interval():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    auc, lo, hi = stats.auc_ci(y, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]))
+    assert auc == 1.0 and hi <= 1.0 and lo <= 1.0
+    r = stats.delong_test(y, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1]))
+    assert -1.0 <= r.ci[0] <= r.ci[1] <= 1.0
+
+
+@pytest.mark.parametrize("y, a, b, message", [
+    ([0, 1, 1, 1], [0.1, 0.2, 0.3, 0.4], [0.2, 0.1, 0.4, 0.3], "at least 2 positive and 2 negative"),
+    ([0, 0, 0, 1], [0.1, 0.2, 0.3, 0.4], [0.2, 0.1, 0.4, 0.3], "at least 2 positive and 2 negative"),
+    ([1, 1, 1, 1], [0.1, 0.2, 0.3, 0.4], [0.2, 0.1, 0.4, 0.3], "exactly two classes"),
+    ([0, 1, 0, 1], [0.1, 0.2, 0.3], [0.2, 0.1, 0.4], "same cases"),
+    ([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], [0.2, 0.1, 0.4], "paired test needs both scores"),
+    ([0, 1, 0, 1], [0.1, np.nan, 0.3, 0.4], [0.2, 0.1, 0.4, 0.3], "NaN"),
+])
+def test_degenerate_input_gets_a_clear_error(y, a, b, message):
+    with pytest.raises(ValueError, match=message):
+        stats.delong_test(np.array(y), np.array(a), np.array(b))
+
+
+def test_omnibus_with_two_scores_equals_the_squared_paired_z():
+    cases = pd.read_csv(FIXTURES / "delong_cases.csv")
+    pair = stats.delong_test(cases["y"], cases["score_a"], cases["score_c"])
+    omni = stats.delong_omnibus(cases["y"], {"a": cases["score_a"], "c": cases["score_c"]})
+    assert omni["df"] == 1
+    assert omni["chi2"] == pytest.approx(pair.z ** 2, rel=1e-10)
+    assert omni["p"] == pytest.approx(pair.p, rel=1e-8)
+
+
+def test_omnibus_holds_its_size_under_the_null():
+    """Three equally good but different scores: the k-AUC test rejects about 5% of the time."""
+    rng = np.random.default_rng(7)
+    rejections = 0
+    for _ in range(300):
+        y = (rng.random(150) < 0.4).astype(int)
+        base = rng.normal(size=150)
+        S = np.vstack([base + rng.normal(size=150) + y for _ in range(3)])
+        rejections += stats.delong_omnibus(y, S)["p"] < 0.05
+    assert 0.02 <= rejections / 300 <= 0.09
+
+
+def test_unpaired_variance_is_the_sum_of_the_two_variances():
+    cases = pd.read_csv(FIXTURES / "delong_cases.csv")
+    half = len(cases) // 2
+    a, b = cases.iloc[:half], cases.iloc[half:]
+    r = stats.delong_test_unpaired(a["y"], a["score_a"], b["y"], b["score_b"])
+    va = stats.delong_components(a["y"], a["score_a"])[1][0, 0]
+    vb = stats.delong_components(b["y"], b["score_b"])[1][0, 0]
+    assert r.se ** 2 == pytest.approx(va + vb) and not r.paired
+
+
+def test_bootstrap_auc_ci_brackets_the_delong_interval_roughly():
+    cases = pd.read_csv(FIXTURES / "delong_cases.csv")
+    d = stats.auc_ci(cases["y"], cases["score_a"])
+    b = stats.auc_ci(cases["y"], cases["score_a"], method="bootstrap", n_boot=2000, seed=1)
+    assert b[0] == pytest.approx(d[0])
+    assert abs(b[1] - d[1]) < 0.02 and abs(b[2] - d[2]) < 0.02
+
+
+def test_holm_and_benjamini_hochberg_adjustments_match_the_textbook():
+    p = [0.01, 0.04, 0.03]
+    np.testing.assert_allclose(stats.adjust(p, "holm"), [0.03, 0.06, 0.06])
+    np.testing.assert_allclose(stats.adjust(p, "fdr_bh"), [0.03, 0.04, 0.04])
+
+
+def test_multiclass_comparisons_per_class_and_macro():
+    rng = np.random.default_rng(3)
+    y = rng.choice([0, 1, 2], 240)
+    logits = rng.normal(size=(240, 3)) + 1.5 * np.eye(3)[y]
+    pa = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    table = stats.per_class_delong(y, pa, pa)
+    assert list(table["class"]) == [0, 1, 2] and (table["p"] == 1.0).all()
+    same = stats.macro_auc_difference(y, pa, pa, np.arange(240) // 2, n_boot=300)
+    assert same["diff"] == 0 and same["p"] == 1.0
+    flat = np.full_like(pa, 1 / 3)
+    better = stats.macro_auc_difference(y, pa, flat, np.arange(240) // 2, n_boot=300)
+    assert better["diff"] > 0.3 and better["ci_low"] > 0 and better["p"] < 0.01
+
+
+def test_untestable_class_gives_nan_and_stays_out_of_the_adjusted_family():
+    y = np.array([0, 0, 0, 1, 1, 1, 2])
+    p = np.tile([0.5, 0.3, 0.2], (7, 1))
+    table = stats.per_class_delong(y, p, p)
+    assert np.isnan(table.loc[2, "p"]) and table.loc[0, "p"] == 1.0
+    np.testing.assert_allclose(stats.adjust([0.01, np.nan, 0.04], "holm"), [0.02, np.nan, 0.04])
