@@ -8,14 +8,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ovfkit-stamp
 MATHJAX := .vendor/node_modules/mathjax/es5/tex-chtml.js
 PROFILE ?= default
+# Where `make book` works and writes the HTML (defaults: build/<profile> and the repository root).
+BUILD_DIR ?=
+OUT_DIR ?=
+RUN_DIRS := $(if $(BUILD_DIR),--build-dir $(BUILD_DIR)) $(if $(OUT_DIR),--out-dir $(OUT_DIR))
 
 .PHONY: book test env vendor lock bench clean
 
 book: $(STAMP) $(MATHJAX)
-	$(BIN)/ovfkit run --modality all --profile $(PROFILE)
+	$(BIN)/ovfkit run --modality all --profile $(PROFILE) $(RUN_DIRS)
 
 test: $(STAMP) $(MATHJAX)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 env: $(STAMP)
 
@@ -47,6 +51,8 @@ lock:
 # Performance targets live here, not in the tests: each script prints its ratios from one run.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/radiomics.py
+	$(BIN)/python benchmarks/metrics.py
+	$(BIN)/python benchmarks/delong.py
 
 clean:
 	rm -rf build _build

@@ -123,7 +123,7 @@ def _cached(name: str, key: str, cache_dir, compute):
         return joblib.load(path)
     result = compute()
     with atomic_output(path) as tmp:
-        joblib.dump(result, tmp, compress=3)
+        joblib.dump(result, tmp, compress=1)
     return result
 
 

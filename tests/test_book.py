@@ -17,11 +17,16 @@ def built_book(tmp_path_factory):
     return index
 
 
+FIGURES = {"01_cohort": 2, "02_astlof": 3, "03_radiomics": 3, "04_deep_features": 3, "05_fusion_selection": 3,
+           "06_model_comparison": 5, "07_delong": 0, "08_shap": 5, "09_clinical": 4}
+
+
 @pytest.mark.slow
-def test_book_holds_both_chapters_for_both_modalities_with_figures(built_book):
+def test_book_holds_every_chapter_for_both_modalities_with_figures(built_book):
+    assert tuple(FIGURES) == runner.CHAPTERS
     html = built_book.parent
     for modality in ("xray", "ct"):
-        for chapter, figures in (("01_cohort", 2), ("02_astlof", 3)):
+        for chapter, figures in FIGURES.items():
             page = (html / modality / f"{chapter}.html").read_text()
             assert "Run parameters" in page and "Provenance" in page
             assert f"<code class=\"docutils literal notranslate\"><span class=\"pre\">{modality}</span></code>" in page
@@ -33,6 +38,22 @@ def test_book_holds_both_chapters_for_both_modalities_with_figures(built_book):
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
     index = built_book.read_text()
     assert "mathjax/tex-chtml.js" in index and "cdn.jsdelivr" not in index
+
+
+@pytest.mark.slow
+def test_summary_pages_gather_results_versions_and_references(built_book):
+    html = built_book.parent
+    results = (html / "results.html").read_text()
+    assert "Next to the papers" in results and results.count("<table") >= 4
+    assert "zhang2024" in results and "liu2025" in results
+    repro = (html / "reproducibility.html").read_text()
+    assert "Package versions" in repro and "scikit-learn" in repro and "09_clinical" in repro
+    refs = (html / "references.html").read_text()
+    assert "DeLong" in refs and "Biometrics" in refs
+    methods = (html / "methods.html").read_text()
+    assert "pipeline.svg" in methods
+    assert (html / "_images" / "pipeline.svg").is_file() or (html / "_static" / "pipeline.svg").is_file()
+    assert "Sun" in methods  # author-year citation rendered, not a raw {cite} role
 
 
 @pytest.mark.slow
@@ -62,7 +83,7 @@ def _headless(*args, url, tmp):
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-@pytest.mark.parametrize("page", ["index.html", "xray/01_cohort.html"])
+@pytest.mark.parametrize("page", ["index.html", "xray/01_cohort.html", "ct/07_delong.html"])
 def test_page_renders_in_chromium_with_typeset_formulas(built_book, tmp_path, page):
     from PIL import Image
 
