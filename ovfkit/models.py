@@ -34,6 +34,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import make_scorer, roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.neural_network import MLPClassifier
@@ -168,9 +169,15 @@ def param_grid(name: str, profile: str = "default") -> dict:
     return {f"clf__{k}": v for k, v in grids[name].items()}
 
 
+# Macro one-vs-rest AUC over the three ASTLOF classes. Naming the labels makes a validation fold that
+# lacks a class (tiny cohorts) score NaN instead of stopping the search.
+MACRO_AUC = make_scorer(roc_auc_score, response_method="predict_proba", multi_class="ovr", average="macro",
+                        labels=[0, 1, 2])
+
+
 def tuned(pipeline: Pipeline, grid: dict, cv) -> GridSearchCV:
     """Grid search by macro one-vs-rest AUC over ``cv`` (a :class:`PatientKFold`); refits on all rows."""
-    return GridSearchCV(pipeline, grid, scoring="roc_auc_ovr", cv=cv, refit=True, n_jobs=1, error_score="raise")
+    return GridSearchCV(pipeline, grid, scoring=MACRO_AUC, cv=cv, refit=True, n_jobs=1, error_score="raise")
 
 
 def _fit(search, X, y):
