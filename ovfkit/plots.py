@@ -173,7 +173,7 @@ def kappa_forest(agreement: pd.DataFrame):
 def save_table(df: pd.DataFrame, name: str, outdir: str | os.PathLike) -> Path:
     """Write a table shown in the book as ``<outdir>/<name>.csv`` (atomic) and return its path."""
     path = Path(outdir) / f"{name}.csv"
-    write_csv_atomic(df, path, index=True)
+    write_csv_atomic(df, path, index=not isinstance(df.index, pd.RangeIndex))  # a plain row number is not data
     return path
 
 
@@ -434,20 +434,26 @@ def auc_heatmap(scores: pd.DataFrame):
     return fig, scores
 
 
-def roc_by_class(tables: dict):
-    """One panel per cohort: one-vs-rest ROC curve of each class. ``tables``: cohort -> metrics.roc_table."""
+def _class_curves_by_cohort(tables: dict, x: str, y: str, label, xlabel: str, ylabel: str, legend: str, **style):
+    """One panel per cohort, one line per class: the shared layout of ROC and reliability figures."""
     fig, axes = plt.subplots(1, len(tables), figsize=(3.3 * len(tables), 3.4), squeeze=False)
     for ax, (cohort, t) in zip(axes[0], tables.items()):
         for k, g in t.groupby("class"):
-            ax.plot(g["fpr"], g["tpr"], color=CLASS_COLORS[k], label=f"class {k} (AUC {g['auc'].iloc[0]:.3f})")
+            ax.plot(g[x], g[y], color=CLASS_COLORS[k], label=label(k, g), **style)
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
         ax.set_title(cohort, fontsize=10)
-        ax.set_xlabel("1 - specificity")
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
-    axes[0][0].set_ylabel("sensitivity")
+        ax.set_xlabel(xlabel)
+        ax.legend(fontsize=7, frameon=False, loc=legend)
+    axes[0][0].set_ylabel(ylabel)
     fig.tight_layout()
     data = pd.concat([t.assign(cohort=c) for c, t in tables.items()], ignore_index=True)
     return fig, data
+
+
+def roc_by_class(tables: dict):
+    """One panel per cohort: one-vs-rest ROC curve of each class. ``tables``: cohort -> metrics.roc_table."""
+    return _class_curves_by_cohort(tables, "fpr", "tpr", lambda k, g: f"class {k} (AUC {g['auc'].iloc[0]:.3f})",
+                                   "1 - specificity", "sensitivity", "lower right")
 
 
 def confusion_grid(matrices: dict):
@@ -468,16 +474,6 @@ def confusion_grid(matrices: dict):
 
 def calibration_curves(tables: dict):
     """Reliability curves per class, one panel per cohort. ``tables``: cohort -> metrics.calibration_table."""
-    fig, axes = plt.subplots(1, len(tables), figsize=(3.3 * len(tables), 3.4), squeeze=False)
-    for ax, (cohort, t) in zip(axes[0], tables.items()):
-        for k, g in t.groupby("class"):
-            ax.plot(g["mean_predicted"], g["observed"], marker="o", color=CLASS_COLORS[k],
-                    label=f"class {k} (Brier {g['brier'].iloc[0]:.3f})")
-        ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
-        ax.set_title(cohort, fontsize=10)
-        ax.set_xlabel("mean predicted probability")
-        ax.legend(fontsize=7, frameon=False, loc="upper left")
-    axes[0][0].set_ylabel("observed frequency")
-    fig.tight_layout()
-    data = pd.concat([t.assign(cohort=c) for c, t in tables.items()], ignore_index=True)
-    return fig, data
+    return _class_curves_by_cohort(tables, "mean_predicted", "observed",
+                                   lambda k, g: f"class {k} (Brier {g['brier'].iloc[0]:.3f})",
+                                   "mean predicted probability", "observed frequency", "upper left", marker="o")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.linear_model import LassoCV, LogisticRegressionCV, lasso_path
 from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold

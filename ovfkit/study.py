@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import joblib
-import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
@@ -305,6 +304,10 @@ def backbone_role(name: str) -> str:
             "proxy-medical": "RadImageNet"}.get(name, name)
 
 
+def _paper_auc(row) -> str:
+    return f"{row.macro_auc:.3f}" + ("" if pd.isna(row.ci_low) else f" ({row.ci_low:.3f}-{row.ci_high:.3f})")
+
+
 def compare_with_papers(scores: pd.DataFrame, best: dict, modality: str) -> pd.DataFrame:
     """This study's best model per backbone next to the paper's model per pretraining domain.
 
@@ -328,8 +331,7 @@ def compare_with_papers(scores: pd.DataFrame, best: dict, modality: str) -> pd.D
             rows.append({"domain": role, "cohort": cohort, "ovfkit backbone": backbone, "ovfkit model": model,
                          "ovfkit macro AUC (95% CI)": f"{r.macro_auc:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})",
                          "paper": None if p is None else p["paper"], "paper model": None if p is None else p["model"],
-                         "paper macro AUC": None if p is None else (
-                             f"{p.macro_auc:.3f}" + ("" if pd.isna(p.ci_low) else f" ({p.ci_low:.3f}-{p.ci_high:.3f})"))})
+                         "paper macro AUC": None if p is None else _paper_auc(p)})
     return pd.DataFrame(rows)
 
 
