@@ -253,7 +253,10 @@ def _read_figure_csv(build_dir: Path, modality: str, name: str):
     import pandas as pd
 
     path = build_dir / modality / "figures" / f"{name}.csv"
-    return pd.read_csv(path) if path.exists() else pd.DataFrame()
+    if not path.exists():
+        return pd.DataFrame()
+    table = pd.read_csv(path)
+    return table.loc[:, ~table.columns.str.startswith("Unnamed:")]
 
 
 def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS) -> None:
@@ -273,7 +276,12 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS) -> None:
         if len(domain):
             domain = domain[domain["class"].astype(str) == "macro"][
                 ["cohort", "auc_a", "auc_b", "diff", "ci_low", "ci_high", "p", "p_holm"]]
-        lines += [_md_table(domain), ""]
+        lines += [_md_table(domain), "", "### Fusion variants (logistic regression, held-out macro AUC)", ""]
+        fus = _read_figure_csv(build_dir, m, "fusion_auc")
+        if len(fus):
+            fus = fus.pivot(index="variant", columns="cohort", values="macro_auc")
+            fus = fus[[c for c in ("internal", "external", "prospective") if c in fus.columns]].reset_index()
+        lines += [_md_table(fus), ""]
     _write_if_changed(src / "results.md", "\n".join(lines).encode())
 
     rows = []
