@@ -92,7 +92,7 @@ def write_csv_atomic(df: pd.DataFrame, path: str | os.PathLike, **kwargs) -> Non
     """Write ``df`` to CSV through a temporary file in the same folder, then rename."""
     from ovfkit.atomic import atomic_output
 
-    with atomic_output(path) as tmp, open(tmp, "w", newline="") as fh:
+    with atomic_output(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         df.to_csv(fh, index=kwargs.pop("index", False), lineterminator="\n", **kwargs)
 
 

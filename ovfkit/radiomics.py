@@ -50,7 +50,7 @@ def load_settings(settings) -> dict:
             path = builtin_params(str(settings))
         if not path.is_file():
             raise ValueError(f"parameter file {settings!s} not found; give a YAML path or a shipped name")
-        with open(path) as fh:
+        with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh) or {}
         if not isinstance(data, dict):
             raise ValueError(f"{path}: a parameter file must be a mapping with setting/imageType/featureClass")

@@ -235,7 +235,7 @@ def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS) -> Path:
     toc["parts"].append({"caption": "Results and reproducibility",
                          "chapters": [{"file": p} for p in SUMMARY_PAGES]})
     _write_if_changed(src / "_toc.yml", yaml.safe_dump(toc, sort_keys=False).encode())
-    with open(REPO_ROOT / "_config.yml") as fh:
+    with open(REPO_ROOT / "_config.yml", encoding="utf-8") as fh:
         config = yaml.safe_load(fh)
     rec = provenance.record()
     footer = " · ".join(f"{k} {v}" for k, v in rec.items() if k != "device")

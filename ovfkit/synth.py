@@ -717,6 +717,6 @@ def cohort_is_current(folder: str | os.PathLike, modality: str, seed: int, n_pat
     n = DESIGNS[modality].n_patients if n_patients is None else int(n_patients)
     expected = asdict(SynthSettings(modality, seed, n, n_reader2))
     try:
-        return json.loads(path.read_text()) == expected
+        return json.loads(path.read_text(encoding="utf-8")) == expected
     except json.JSONDecodeError:
         return False

@@ -27,7 +27,7 @@ def test_book_holds_every_chapter_for_both_modalities_with_figures(built_book):
     html = built_book.parent
     for modality in ("xray", "ct"):
         for chapter, figures in FIGURES.items():
-            page = (html / modality / f"{chapter}.html").read_text()
+            page = (html / modality / f"{chapter}.html").read_text(encoding="utf-8")
             assert "Run parameters" in page and "Provenance" in page
             assert f"<code class=\"docutils literal notranslate\"><span class=\"pre\">{modality}</span></code>" in page
             imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
@@ -36,21 +36,21 @@ def test_book_holds_every_chapter_for_both_modalities_with_figures(built_book):
                 assert (html / modality / src).resolve().is_file()
             assert "Traceback" not in page
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
-    index = built_book.read_text()
+    index = built_book.read_text(encoding="utf-8")
     assert "mathjax/tex-chtml.js" in index and "cdn.jsdelivr" not in index
 
 
 @pytest.mark.slow
 def test_summary_pages_gather_results_versions_and_references(built_book):
     html = built_book.parent
-    results = (html / "results.html").read_text()
+    results = (html / "results.html").read_text(encoding="utf-8")
     assert "Next to the papers" in results and results.count("<table") >= 4
     assert "zhang2024" in results and "liu2025" in results
-    repro = (html / "reproducibility.html").read_text()
+    repro = (html / "reproducibility.html").read_text(encoding="utf-8")
     assert "Package versions" in repro and "scikit-learn" in repro and "09_clinical" in repro
-    refs = (html / "references.html").read_text()
+    refs = (html / "references.html").read_text(encoding="utf-8")
     assert "DeLong" in refs and "Biometrics" in refs
-    methods = (html / "methods.html").read_text()
+    methods = (html / "methods.html").read_text(encoding="utf-8")
     assert "pipeline.svg" in methods
     assert (html / "_images" / "pipeline.svg").is_file() or (html / "_static" / "pipeline.svg").is_file()
     assert "Sun" in methods  # author-year citation rendered, not a raw {cite} role
@@ -65,7 +65,7 @@ def test_every_figure_has_its_data_beside_it(built_book):
 
 @pytest.mark.slow
 def test_baseline_auc_is_measured_in_the_chapter(built_book):
-    page = (built_book.parent / "xray" / "01_cohort.html").read_text()
+    page = (built_book.parent / "xray" / "01_cohort.html").read_text(encoding="utf-8")
     assert re.search(r"reaches a macro AUC of <strong>0\.\d{3}</strong>", page)
 
 

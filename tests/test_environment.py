@@ -14,18 +14,18 @@ def _name(req: str) -> str:
 
 
 def _pyproject():
-    data = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    data = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     return data["dependencies"] + data["optional-dependencies"]["test"]
 
 
 def test_environment_yml_lists_the_same_requirements_as_pyproject():
-    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    env = yaml.safe_load((REPO / "environment.yml").read_text(encoding="utf-8"))
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert sorted(pip) == sorted(_pyproject())
 
 
 def test_lock_file_pins_every_requirement_exactly():
-    lines = [ln for ln in (REPO / "requirements.lock").read_text().splitlines() if ln and not ln.startswith("#")]
+    lines = [ln for ln in (REPO / "requirements.lock").read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
     assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+==[^\s=]+", ln) for ln in lines), "only exact pins"
     pinned = {_name(ln) for ln in lines}
     missing = {_name(r) for r in _pyproject()} - pinned
@@ -33,7 +33,7 @@ def test_lock_file_pins_every_requirement_exactly():
 
 
 def test_torch_pins_respect_the_machine_cap():
-    lock = (REPO / "requirements.lock").read_text()
+    lock = (REPO / "requirements.lock").read_text(encoding="utf-8")
     torch = re.search(r"^torch==(\S+)", lock, re.M).group(1)
     vision = re.search(r"^torchvision==(\S+)", lock, re.M).group(1)
     as_tuple = lambda v: tuple(int(x) for x in v.split("+")[0].split(".")[:3])  # noqa: E731

@@ -212,5 +212,5 @@ def test_cli_validate_accepts_a_good_manifest(tiny_cohorts):
 
 
 def test_schema_readme_is_in_sync_with_the_code():
-    readme = (REPO / "data_manifests" / "README.md").read_text()
+    readme = (REPO / "data_manifests" / "README.md").read_text(encoding="utf-8")
     assert schema_markdown() in readme, "regenerate the table with `ovfkit schema`"

@@ -87,7 +87,7 @@ def test_atomic_output_leaves_nothing_behind_on_error(tmp_path):
         with atomic_output(target) as tmp:
             tmp.write_text("half")
             raise RuntimeError("interrupted")
-    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+    assert target.read_text(encoding="utf-8") == "old" and list(tmp_path.iterdir()) == [target]
     with atomic_output(target) as tmp:
         tmp.write_text("new")
-    assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
+    assert target.read_text(encoding="utf-8") == "new" and list(tmp_path.iterdir()) == [target]

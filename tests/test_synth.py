@@ -110,7 +110,7 @@ def test_reader2_masks_overlap_but_differ(tiny_cohorts):
 
 def test_settings_file_records_what_made_the_cohort(tiny_cohorts):
     folder = tiny_cohorts["xray"].parent
-    settings = json.loads((folder / "synth_settings.json").read_text())
+    settings = json.loads((folder / "synth_settings.json").read_text(encoding="utf-8"))
     assert settings["seed"] == 7 and settings["n_patients"] == 10
     assert synth.cohort_is_current(folder, "xray", 7, 10, n_reader2=4)
     assert not synth.cohort_is_current(folder, "xray", 8, 10, n_reader2=4)
