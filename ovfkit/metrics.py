@@ -49,8 +49,24 @@ def macro_auc(y_true, proba, classes=CLASSES) -> float:
     return float(roc_auc_score(y, p, multi_class="ovr", average="macro", labels=list(classes)))
 
 
-def bootstrap_weights(groups, n_boot: int, seed: int = 0) -> np.ndarray:
-    """Integer weights of ``n_boot`` patient-level bootstrap resamples.
+def _patient_blocks(groups, n_boot: int, seed: int, block: int):
+    """(patient index of every case, generator of (b, n_patients) int32 draw counts)."""
+    _, inv = np.unique(np.asarray(groups), return_inverse=True)
+    n_pat = int(inv.max()) + 1
+
+    def blocks():
+        rng = np.random.default_rng(seed)
+        for start in range(0, n_boot, block):
+            b = min(block, n_boot - start)
+            draws = rng.integers(0, n_pat, size=(b, n_pat))
+            draws += (n_pat * np.arange(b))[:, None]
+            yield np.bincount(draws.ravel(), minlength=b * n_pat).reshape(b, n_pat).astype(np.int32)
+
+    return inv, blocks()
+
+
+def weight_blocks(groups, n_boot: int, seed: int = 0, block: int = 250):
+    """Patient-level bootstrap resamples as integer case weights, ``block`` resamples at a time.
 
     Parameters
     ----------
@@ -58,30 +74,36 @@ def bootstrap_weights(groups, n_boot: int, seed: int = 0) -> np.ndarray:
         Patient of every case.
     n_boot : int
     seed : int
+    block : int
 
-    Returns
-    -------
-    ndarray of int32, shape (n_boot, n)
-        ``W[b, i]``: how often case ``i``'s patient was drawn in resample ``b`` (whole patients are drawn,
-        as many as there are patients).
+    Yields
+    ------
+    ndarray of int32, shape (<= block, n)
+        ``W[b, i]``: how often case ``i``'s patient was drawn in resample ``b`` (as many patients are drawn
+        as there are). The blocks concatenate to :func:`bootstrap_weights` with the same seed.
     """
-    _, inv = np.unique(np.asarray(groups), return_inverse=True)
-    n_pat = inv.max() + 1
-    draws = np.random.default_rng(seed).integers(0, n_pat, size=(n_boot, n_pat))
-    counts = np.bincount((draws + n_pat * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n_pat)
-    return counts.reshape(n_boot, n_pat)[:, inv].astype(np.int32)
+    inv, blocks = _patient_blocks(groups, n_boot, seed, block)
+    for counts in blocks:
+        yield np.take(counts, inv, axis=1)
 
 
-def weighted_auc(positive, score, W) -> np.ndarray:
+def bootstrap_weights(groups, n_boot: int, seed: int = 0) -> np.ndarray:
+    """All ``n_boot`` resamples of :func:`weight_blocks` at once, shape (n_boot, n), int32."""
+    return np.vstack(list(weight_blocks(groups, n_boot, seed)))
+
+
+def weighted_auc(positive, score, W, index=None) -> np.ndarray:
     """ROC AUC of each weighted resample (rows of ``W``); NaN where a resample lacks a class.
 
     Parameters
     ----------
     positive : array-like of bool, shape (n,)
     score : array-like of float, shape (n,)
-    W : array-like of int, shape (B, n)
+    W : array-like of int, shape (B, n), or (B, n_groups) with ``index``
         Case weights (integer counts): the AUC equals that of the data with case ``i`` repeated
         ``W[b, i]`` times.
+    index : array-like of int, shape (n,), optional
+        Column of ``W`` holding case ``i``'s weight (patient-level counts, not expanded to cases).
 
     Returns
     -------
@@ -89,28 +111,35 @@ def weighted_auc(positive, score, W) -> np.ndarray:
     """
     pos = np.asarray(positive, dtype=bool)
     s = np.asarray(score, dtype=float)
-    W = np.atleast_2d(np.asarray(W, dtype=np.int64))
-    neg_order = np.flatnonzero(~pos)[np.argsort(s[~pos], kind="mergesort")]
+    W = np.atleast_2d(np.asarray(W))
+    col = np.arange(len(s)) if index is None else np.asarray(index)
+    neg_idx = np.flatnonzero(~pos)
+    neg_order = neg_idx[np.argsort(s[neg_idx], kind="mergesort")]
     neg_sorted = s[neg_order]
     pos_idx = np.flatnonzero(pos)
     left = np.searchsorted(neg_sorted, s[pos_idx], side="left")
     right = np.searchsorted(neg_sorted, s[pos_idx], side="right")
     cum = np.zeros((W.shape[0], len(neg_order) + 1), dtype=np.int64)
-    np.cumsum(W[:, neg_order], axis=1, out=cum[:, 1:])
-    wp = W[:, pos_idx]
-    twice_u = (wp * (cum[:, left] + cum[:, right])).sum(axis=1)  # 2 x Mann-Whitney U, exact in integers
-    n_pos, n_neg = wp.sum(axis=1), cum[:, -1]
+    np.cumsum(W[:, col[neg_order]], axis=1, dtype=np.int64, out=cum[:, 1:])
+    wp = W[:, col[pos_idx]]
+    if np.array_equal(left, right):  # no positive shares its score with a negative: one gather
+        twice_u = 2 * (wp * cum[:, left]).sum(axis=1, dtype=np.int64)
+    else:  # ties count one half: 2 U = sum of weights x (negatives below + negatives at or below)
+        twice_u = (wp * (cum[:, left] + cum[:, right])).sum(axis=1, dtype=np.int64)
+    n_pos, n_neg = wp.sum(axis=1, dtype=np.int64), cum[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where((n_pos > 0) & (n_neg > 0), twice_u / (2.0 * n_pos * n_neg), np.nan)
 
 
-def _auc_block(y, p, W, classes):
-    """Per-class, macro and micro AUC for a block of resamples: dict name -> (B,) array."""
-    out = {f"auc_class_{k}": weighted_auc(y == k, p[:, j], W) for j, k in enumerate(classes)}
+def _auc_block(y, p, W, classes, micro: bool = True, index=None):
+    """Per-class, macro (and micro) AUC for a block of resamples: dict name -> (B,) array."""
+    out = {f"auc_class_{k}": weighted_auc(y == k, p[:, j], W, index) for j, k in enumerate(classes)}
     per_class = np.column_stack([out[f"auc_class_{k}"] for k in classes])
     out["macro_auc"] = per_class.mean(axis=1)  # NaN if any class is absent from the resample
-    onehot = (y[:, None] == np.asarray(classes)[None, :]).ravel()
-    out["micro_auc"] = weighted_auc(onehot, p.ravel(), np.repeat(W, len(classes), axis=1))
+    if micro:
+        onehot = (y[:, None] == np.asarray(classes)[None, :]).ravel()
+        cols = np.arange(W.shape[1]) if index is None else np.asarray(index)
+        out["micro_auc"] = weighted_auc(onehot, p.ravel(), W, np.repeat(cols, len(classes)))
     return out
 
 
@@ -178,11 +207,8 @@ def bootstrap_metrics(y_true, proba, groups, *, n_boot: int = 1000, alpha: float
     if len(np.asarray(groups)) != len(y):
         raise ValueError(f"groups has {len(np.asarray(groups))} values for {len(y)} cases; give each case's patient")
     pred = np.asarray(classes)[p.argmax(axis=1)]
-    W = bootstrap_weights(groups, n_boot, seed)
-    parts = []
-    for start in range(0, n_boot, block):
-        Wb = W[start:start + block]
-        parts.append({**_auc_block(y, p, Wb, classes), **_count_block(y, pred, Wb, classes)})
+    parts = [{**_auc_block(y, p, Wb, classes), **_count_block(y, pred, Wb, classes)}
+             for Wb in weight_blocks(groups, n_boot, seed, block)]
     est = point_metrics(y, p, classes)
     rows = {}
     for name in parts[0]:
@@ -206,8 +232,9 @@ def patient_bootstrap_ci(y_true, proba, groups, *, n_boot: int = 1000, alpha: fl
     (estimate, low, high)
     """
     y, p = _check(y_true, proba)
-    W = bootstrap_weights(groups, n_boot, seed)
-    stats = np.concatenate([_auc_block(y, p, W[s:s + 250], CLASSES)["macro_auc"] for s in range(0, n_boot, 250)])
+    inv, blocks = _patient_blocks(groups, n_boot, seed, 250)
+    stats = np.concatenate([_auc_block(y, p, counts, CLASSES, micro=False, index=inv)["macro_auc"]
+                            for counts in blocks])
     stats = stats[np.isfinite(stats)]
     if not len(stats):
         return float("nan"), float("nan"), float("nan")

@@ -234,11 +234,12 @@ def macro_auc_difference(y_true, proba_a, proba_b, groups, *, n_boot: int = 2000
     """
     y, pa = metrics._check(y_true, proba_a)
     _, pb = metrics._check(y_true, proba_b)
-    W = metrics.bootstrap_weights(groups, n_boot, seed)
-    da = np.concatenate([metrics._auc_block(y, pa, W[s:s + 250], metrics.CLASSES)["macro_auc"]
-                         for s in range(0, n_boot, 250)])
-    db = np.concatenate([metrics._auc_block(y, pb, W[s:s + 250], metrics.CLASSES)["macro_auc"]
-                         for s in range(0, n_boot, 250)])
+    da, db = [], []
+    inv, blocks = metrics._patient_blocks(groups, n_boot, seed, 250)
+    for counts in blocks:
+        da.append(metrics._auc_block(y, pa, counts, metrics.CLASSES, micro=False, index=inv)["macro_auc"])
+        db.append(metrics._auc_block(y, pb, counts, metrics.CLASSES, micro=False, index=inv)["macro_auc"])
+    da, db = np.concatenate(da), np.concatenate(db)
     d = (da - db)[np.isfinite(da - db)]
     diff = metrics.macro_auc(y, pa) - metrics.macro_auc(y, pb)
     if not len(d):

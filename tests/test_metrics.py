@@ -170,3 +170,18 @@ def test_macro_auc_ci_is_nan_when_a_class_is_absent():
     y = np.array([0, 1, 0, 1, 0, 1])
     p = np.full((6, 3), 1 / 3)
     assert all(np.isnan(v) for v in metrics.patient_bootstrap_ci(y, p, np.arange(6), n_boot=20))
+
+
+@pytest.mark.parametrize("block", [1, 7, 250])
+def test_weight_blocks_give_the_same_resamples_whatever_the_block_size(block):
+    groups = np.repeat(np.arange(40), 2)[:75]
+    whole = metrics.bootstrap_weights(groups, 30, seed=4)
+    np.testing.assert_array_equal(np.vstack(list(metrics.weight_blocks(groups, 30, 4, block))), whole)
+
+
+def test_patient_level_counts_with_an_index_equal_case_weights():
+    y, p, groups = _cases(n=150, seed=12, ties=True)
+    inv, blocks = metrics._patient_blocks(groups, 40, 3, 40)
+    counts = next(blocks)
+    np.testing.assert_array_equal(metrics.weighted_auc(y == 1, p[:, 1], counts, index=inv),
+                                  metrics.weighted_auc(y == 1, p[:, 1], counts[:, inv]))
