@@ -67,11 +67,14 @@ class Nomogram:
                              "OR 95% low": np.exp(ci[0]), "OR 95% high": np.exp(ci[1]),
                              "p": self.fit.pvalues}).drop(index="const")
 
+    def _scale(self) -> float:
+        """Points per unit of linear predictor: the widest effect over its training range spans 100."""
+        beta = self.fit.params
+        return 100.0 / max(abs(beta[c]) * (hi - lo) for c, (lo, hi) in self.ranges.items())
+
     def points(self) -> pd.DataFrame:
         """Points per unit of each predictor: the widest effect over its training range spans 100."""
-        beta = self.fit.params
-        span = {c: abs(beta[c]) * (hi - lo) for c, (lo, hi) in self.ranges.items()}
-        scale = 100.0 / max(span.values())
+        beta, scale = self.fit.params, self._scale()
         return pd.DataFrame({"beta": [beta[c] for c in PREDICTORS], "low": [self.ranges[c][0] for c in PREDICTORS],
                              "high": [self.ranges[c][1] for c in PREDICTORS],
                              "points_per_unit": [abs(beta[c]) * scale for c in PREDICTORS]}, index=list(PREDICTORS))
@@ -81,6 +84,11 @@ class Nomogram:
         beta = self.fit.params
         return {c: (lo if beta[c] > 0 else hi) for c, (lo, hi) in self.ranges.items()}
 
+    def _zero_point_logit(self) -> float:
+        """The linear predictor at 0 total points: every predictor at its lowest-risk end."""
+        beta, low = self.fit.params, self._low_ends()
+        return beta["const"] + sum(beta[c] * low[c] for c in PREDICTORS)
+
     def total_points(self, rows: pd.DataFrame) -> np.ndarray:
         """Total nomogram points of each row (what a reader adds up on the figure)."""
         pts, low = self.points(), self._low_ends()
@@ -88,18 +96,19 @@ class Nomogram:
 
     def probability_from_points(self, total) -> np.ndarray:
         """The probability axis: total points back to P(class k)."""
-        beta, low = self.fit.params, self._low_ends()
-        scale = 100.0 / max(abs(beta[c]) * (hi - lo) for c, (lo, hi) in self.ranges.items())
-        lp = beta["const"] + sum(beta[c] * low[c] for c in PREDICTORS) + np.asarray(total, dtype=float) / scale
+        lp = self._zero_point_logit() + np.asarray(total, dtype=float) / self._scale()
         return 1 / (1 + np.exp(-lp))
+
+    def points_for_probability(self, prob) -> np.ndarray:
+        """The inverse of :meth:`probability_from_points`: where a probability sits on the points scale."""
+        prob = np.asarray(prob, dtype=float)
+        return (np.log(prob / (1 - prob)) - self._zero_point_logit()) * self._scale()
 
     def figure(self, labels=None):
         """The nomogram: a points axis, one axis per predictor, total points and the probability."""
         labels = labels or {"dlr_score": f"DLR score (logit, class {self.k})", "age": "age (years)",
                             "male": "sex (0 female, 1 male)"}
-        pts = self.points()
-        beta0 = self.fit.params["const"]
-        scale = 100.0 / max(abs(r.beta) * (r.high - r.low) for r in pts.itertuples())
+        pts, low = self.points(), self._low_ends()
         fig, ax = plt.subplots(figsize=(9, 4.2))
         rows = ["Points"] + [labels[c] for c in PREDICTORS] + ["Total points", f"P(class {self.k})"]
         ys = np.arange(len(rows))[::-1]
@@ -107,30 +116,26 @@ class Nomogram:
         for t in range(0, 101, 10):
             ax.vlines(t, ys[0], ys[0] + 0.15, color="k")
             ax.text(t, ys[0] + 0.25, str(t), ha="center", fontsize=7)
-        offset = 0.0  # linear predictor at 0 points: each predictor at its lowest-risk end
         data = []
         for y, c in zip(ys[1:], PREDICTORS):
             r = pts.loc[c]
-            low_end = self._low_ends()[c]
-            offset += r.beta * low_end
             span_points = abs(r.high - r.low) * r.points_per_unit
             n_ticks = 2 if c == "male" else int(np.clip(span_points // 12, 2, 6))
             ticks = np.unique(np.round(np.linspace(r.low, r.high, n_ticks), 0 if r.high - r.low > 10 else 1))
-            p_ticks = np.abs(ticks - low_end) * r.points_per_unit
+            p_ticks = np.abs(ticks - low[c]) * r.points_per_unit
             ax.hlines(y, p_ticks.min(), p_ticks.max(), color="k")
             for v, p in zip(ticks, p_ticks):
                 ax.vlines(p, y, y + 0.15, color="k")
                 ax.text(p, y + 0.25, f"{v:g}", ha="center", fontsize=7)
                 data.append({"axis": c, "value": v, "points": p})
-        total_max = sum(abs(r.beta) * (r.high - r.low) * scale for r in pts.itertuples())
+        total_max = float((pts["points_per_unit"] * (pts["high"] - pts["low"])).sum())
         ax.hlines(ys[-2], 0, 100, color="k")
         for t in np.linspace(0, total_max, 6):
             x = t / total_max * 100
             ax.vlines(x, ys[-2], ys[-2] + 0.15, color="k")
             ax.text(x, ys[-2] + 0.25, f"{t:.0f}", ha="center", fontsize=7)
         for prob in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95):
-            lp = np.log(prob / (1 - prob)) - beta0 - offset
-            total = lp * scale
+            total = float(self.points_for_probability(prob))
             if 0 <= total <= total_max:
                 x = total / total_max * 100
                 ax.vlines(x, ys[-1], ys[-1] + 0.15, color="k")

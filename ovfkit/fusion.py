@@ -62,6 +62,12 @@ def source_of(feature: str) -> str:
     return feature.split(SEP, 1)[0] if SEP in feature else RADIOMICS
 
 
+def columns_of(columns, sources) -> list:
+    """The column names (of a feature table) that come from ``sources`` (``radiomics`` and/or backbones)."""
+    wanted = set(sources)
+    return [c for c in columns if source_of(c) in wanted]
+
+
 def count_by_source(features) -> str:
     """Selected features counted as the papers count them, e.g. ``"14 radiomics + 3 proxy-medical"``."""
     counts = pd.Series([source_of(f) for f in features]).value_counts()
@@ -96,7 +102,7 @@ class Context:
                    groups=manifest["patient_id"])
 
 
-def _source_steps(source: str, columns: list[str], ctx: Context, settings: FusionSettings):
+def _source_steps(source: str, ctx: Context, settings: FusionSettings):
     if source == RADIOMICS:
         return Pipeline([
             ("variance", VarianceThreshold()),
@@ -114,11 +120,11 @@ def prepare(sources, X: pd.DataFrame, ctx: Context, settings: FusionSettings) ->
     """Per-source preparation (ICC, ComBat, Spearman for radiomics; PCA for deep), side by side."""
     steps = []
     for source in sources:
-        cols = [c for c in X.columns if source_of(c) == source]
+        cols = columns_of(X.columns, [source])
         if not cols:
             raise ValueError(f"source {source!r} has no column in the feature table (sources there: "
                              f"{sorted({source_of(c) for c in X.columns})})")
-        steps.append((source, _source_steps(source, cols, ctx, settings), cols))
+        steps.append((source, _source_steps(source, ctx, settings), cols))
     return ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=False).set_output(transform="pandas")
 
 

@@ -220,6 +220,18 @@ def bootstrap_metrics(y_true, proba, groups, *, n_boot: int = 1000, alpha: float
     return pd.DataFrame(rows).T.astype({"n_valid": int})
 
 
+def bootstrap_macro_auc(y_true, proba, groups, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """Macro AUC of each patient-bootstrap resample, shape (n_boot,); NaN where a class is absent.
+
+    The resamples depend only on ``groups``, ``n_boot`` and ``seed``: two models scored with the same
+    arguments are scored on the same resamples (a paired bootstrap).
+    """
+    y, p = _check(y_true, proba)
+    inv, blocks = _patient_blocks(groups, n_boot, seed, 250)
+    return np.concatenate([_auc_block(y, p, counts, CLASSES, micro=False, index=inv)["macro_auc"]
+                           for counts in blocks])
+
+
 def patient_bootstrap_ci(y_true, proba, groups, *, n_boot: int = 1000, alpha: float = 0.05,
                          seed: int = 0) -> tuple[float, float, float]:
     """Macro AUC and its percentile patient-bootstrap CI (vectorized; see the module docstring).
@@ -232,9 +244,7 @@ def patient_bootstrap_ci(y_true, proba, groups, *, n_boot: int = 1000, alpha: fl
     (estimate, low, high)
     """
     y, p = _check(y_true, proba)
-    inv, blocks = _patient_blocks(groups, n_boot, seed, 250)
-    stats = np.concatenate([_auc_block(y, p, counts, CLASSES, micro=False, index=inv)["macro_auc"]
-                            for counts in blocks])
+    stats = bootstrap_macro_auc(y, p, groups, n_boot=n_boot, seed=seed)
     stats = stats[np.isfinite(stats)]
     if not len(stats):
         return float("nan"), float("nan"), float("nan")

@@ -180,10 +180,6 @@ def tuned(pipeline: Pipeline, grid: dict, cv) -> GridSearchCV:
     return GridSearchCV(pipeline, grid, scoring=MACRO_AUC, cv=cv, refit=True, n_jobs=1, error_score="raise")
 
 
-def _fit(search, X, y):
-    return search.fit(X, y)
-
-
 def nested_cv(search: GridSearchCV, X: pd.DataFrame, y, outer_cv, n_jobs: int = 1):
     """Nested cross-validation and the final refit, run side by side.
 
@@ -212,7 +208,7 @@ def nested_cv(search: GridSearchCV, X: pd.DataFrame, y, outer_cv, n_jobs: int = 
     y = np.asarray(y)
     folds = list(outer_cv.split(X, y))
     parts = [train for train, _ in folds] + [np.arange(len(X))]
-    fitted = Parallel(n_jobs=n_jobs)(delayed(_fit)(clone(search), X.iloc[rows], y[rows]) for rows in parts)
+    fitted = Parallel(n_jobs=n_jobs)(delayed(clone(search).fit)(X.iloc[rows], y[rows]) for rows in parts)
     classes = np.unique(y)
     proba = np.full((len(X), len(classes)), np.nan)
     for est, (_, test) in zip(fitted, folds):

@@ -253,10 +253,7 @@ def _read_figure_csv(build_dir: Path, modality: str, name: str):
     import pandas as pd
 
     path = build_dir / modality / "figures" / f"{name}.csv"
-    if not path.exists():
-        return pd.DataFrame()
-    table = pd.read_csv(path)
-    return table.loc[:, ~table.columns.str.startswith("Unnamed:")]
+    return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
 
 def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS) -> None:

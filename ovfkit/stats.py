@@ -182,8 +182,8 @@ def auc_ci(y_true, score, alpha: float = 0.05, method: str = "delong", *, groups
         raise ValueError(f"method={method!r} is not 'delong' or 'bootstrap'")
     pos, S = _binary(y_true, score)
     g = np.arange(len(pos)) if groups is None else np.asarray(groups)
-    W = metrics.bootstrap_weights(g, n_boot, seed)
-    boots = metrics.weighted_auc(pos, S[0], W)
+    inv, blocks = metrics._patient_blocks(g, n_boot, seed, 250)
+    boots = np.concatenate([metrics.weighted_auc(pos, S[0], counts, inv) for counts in blocks])
     boots = boots[np.isfinite(boots)]
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
     return float(metrics.weighted_auc(pos, S[0], np.ones((1, len(pos)), dtype=int))[0]), float(lo), float(hi)
@@ -234,12 +234,8 @@ def macro_auc_difference(y_true, proba_a, proba_b, groups, *, n_boot: int = 2000
     """
     y, pa = metrics._check(y_true, proba_a)
     _, pb = metrics._check(y_true, proba_b)
-    da, db = [], []
-    inv, blocks = metrics._patient_blocks(groups, n_boot, seed, 250)
-    for counts in blocks:
-        da.append(metrics._auc_block(y, pa, counts, metrics.CLASSES, micro=False, index=inv)["macro_auc"])
-        db.append(metrics._auc_block(y, pb, counts, metrics.CLASSES, micro=False, index=inv)["macro_auc"])
-    da, db = np.concatenate(da), np.concatenate(db)
+    da = metrics.bootstrap_macro_auc(y, pa, groups, n_boot=n_boot, seed=seed)
+    db = metrics.bootstrap_macro_auc(y, pb, groups, n_boot=n_boot, seed=seed)
     d = (da - db)[np.isfinite(da - db)]
     diff = metrics.macro_auc(y, pa) - metrics.macro_auc(y, pb)
     if not len(d):

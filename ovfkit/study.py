@@ -81,7 +81,7 @@ class Features:
 
     def columns(self, sources) -> list:
         """The feature table's columns that come from ``sources`` (``radiomics`` and/or backbones)."""
-        return [c for c in self.X.columns if fusion.source_of(c) in set(sources)]
+        return fusion.columns_of(self.X.columns, sources)
 
     def rows(self, cohort: str) -> pd.Index:
         return self.X.index[self.manifest.loc[self.X.index, "cohort"].to_numpy() == cohort]
@@ -268,9 +268,8 @@ def model_comparison(features: Features, settings: StudySettings, cache_dir, pro
             oof, outer_params, final = models.nested_cv(search, Xv, y, outer, n_jobs=-1)
             preds.append(_label(oof.assign(cohort="train"), features, variant=variant, model=name))
             preds.append(_held_out_predictions(final.best_estimator_, features, variant=variant, model=name))
-            search = final
-            chosen[(variant, name)] = {"final": search.best_params_, "outer": outer_params}
-            fitted[(variant, name)] = search.best_estimator_
+            chosen[(variant, name)] = {"final": final.best_params_, "outer": outer_params}
+            fitted[(variant, name)] = final.best_estimator_
             seconds[(variant, name)] = time.perf_counter() - t0
         return ModelResult(pd.concat(preds, ignore_index=True), chosen, fitted, seconds)
 

@@ -89,3 +89,9 @@ def test_paper_features_are_found_by_pyradiomics_name():
     assert table.loc["SmallDependenceLowGrayLevelEmphasis", "best rank here"] == 1
     assert table.loc["LargeAreaLowGrayLevelEmphasis", "best rank here"] == 2
     assert table.loc["ClusterShade", "selected here as"] == "-"
+
+
+def test_probability_axis_inverts_the_points_scale():
+    nom = clinical.Nomogram.fit_on(_rows(seed=4), k=1)
+    probs = np.array([0.05, 0.2, 0.5, 0.8])
+    np.testing.assert_allclose(nom.probability_from_points(nom.points_for_probability(probs)), probs, atol=1e-12)
