@@ -21,18 +21,19 @@ import torch  # noqa: E402
 from torchvision.models import resnet50  # noqa: E402
 
 from ovfkit import deep  # noqa: E402
+from ovfkit.settings import settings  # noqa: E402
 
 
 def throughput(recipe: deep.Recipe, device: str, repeats: int) -> tuple[float, float]:
     model = resnet50(weights=None)
     model.fc = torch.nn.Linear(2048, 3)
-    deep._set_trainable(model, recipe.trainable)
+    deep.set_trainable(model, recipe.trainable)
     model.to(device)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=recipe.lr)
     x = deep.to_network_input(np.random.default_rng(0).random((recipe.batch_size, recipe.size, recipe.size),
                                                               dtype=np.float32), "minus1to1").to(device)
     y = torch.randint(0, 3, (recipe.batch_size,), device=device)
-    deep._train_mode(model, recipe.trainable)
+    deep.train_mode(model, recipe.trainable)
     for i in range(repeats + 1):  # the first step warms up
         if i == 1:
             if device == "cuda":
@@ -68,7 +69,7 @@ def main() -> None:
           f"threads {torch.get_num_threads()}")
     for profile in ("default", "paper"):
         for modality in ("xray", "ct"):
-            r = deep.profile_recipe(profile, modality)
+            r = settings(profile, modality).deep
             train, infer = throughput(r, device, args.repeats)
             print(f"{profile:8s} {modality:5s} {r.size:3d} px, trains {r.trainable:6s}: "
                   f"training {train:7.1f} images/s, inference {infer:7.1f} images/s")

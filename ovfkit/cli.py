@@ -1,4 +1,5 @@
-"""Command line: ``ovfkit synth``, ``ovfkit validate``, ``ovfkit run``, ``ovfkit schema``."""
+"""Command line: ``ovfkit synth``, ``ovfkit validate``, ``ovfkit run``, ``ovfkit schema``, ``ovfkit features``,
+``ovfkit manifest from-labelmap``."""
 
 from __future__ import annotations
 
@@ -109,6 +110,11 @@ class Backbone(str, Enum):
     proxy_medical = "proxy-medical"
 
 
+class TrainingRows(str, Enum):
+    cross_fitted = "cross-fitted"
+    in_sample = "in-sample"
+
+
 def _load_for_features(manifest: Path, command: str, allow_mixed: bool = False):
     """Validate and load a manifest for a features command; exit 2 listing every problem."""
     from ovfkit.manifest import ManifestError, load_manifest
@@ -172,19 +178,61 @@ def features_deep(
     profile: ProfileName = typer.Option(ProfileName.default, help="quick, default (CPU budget) or paper (full recipe)."),
     seed: int = typer.Option(42, help="Seed of fine-tuning (deterministic on CPU)."),
     cache_dir: Path = typer.Option(Path("build/cache/deep"), help="Inputs, proxy backbones, checkpoints, features."),
+    label: str = typer.Option("astlof_class", help="Manifest column with the task's class codes 0..C-1."),
+    training_rows: TrainingRows = typer.Option(
+        TrainingRows.cross_fitted, help="cross-fitted: each training vertebra's features come from a network that "
+                                        "never saw its label. in-sample: LEAKY, one network for all rows; only "
+                                        "to measure the leak."),
 ) -> None:
-    """Fine-tune ResNet-50 on the training cohort and extract 2048-D features for every vertebra."""
+    """Fine-tune ResNet-50s on the training cohort (cross-fitted) and extract 2048-D features for every vertebra."""
     from ovfkit import deep
+    from ovfkit.settings import settings
 
     m, modalities = _load_for_features(manifest, "deep")
     try:
-        recipe = deep.profile_recipe(profile.value, modalities[0], seed)
-        result = deep.deep_features(m, backbone.value, recipe, weights=weights, cache_dir=cache_dir)
+        recipe = settings(profile.value, modalities[0], seed).deep
+        result = deep.deep_features(m, backbone.value, recipe, weights=weights, cache_dir=cache_dir, label=label,
+                                    training_rows=training_rows.value)
     except ValueError as exc:
         _fail([f"ovfkit features deep: {exc}"])
     _write_parquet(result.features, out)
     typer.echo(f"wrote {out}: {result.features.shape[0]} vertebrae x {result.features.shape[1]} features "
-               f"({backbone.value}, {profile.value} profile)")
+               f"({backbone.value}, {profile.value} profile, {training_rows.value})")
+
+
+manifest_app = typer.Typer(help="Write a manifest from segmentations.", no_args_is_help=True)
+app.add_typer(manifest_app, name="manifest")
+
+
+class Convention(str, Enum):
+    totalsegmentator = "totalsegmentator"
+    verse = "verse"
+
+
+@manifest_app.command("from-labelmap")
+def manifest_from_labelmap(
+    image: Path = typer.Option(..., help="The scan: a file SimpleITK reads or a DICOM series folder."),
+    labels: Path = typer.Option(..., help="Label map with one label per vertebra, on the image's grid."),
+    convention: Convention = typer.Option(..., help="Label numbering: totalsegmentator (v2, 27=L5 ... 43=T1) "
+                                                    "or verse (8=T1 ... 24=L5)."),
+    patient_id: str = typer.Option(..., help="Pseudonymous patient id (names the mask files)."),
+    out: Path = typer.Option(..., help="Folder to write: manifest.csv and masks/."),
+) -> None:
+    """One manifest row and one binary mask per thoracic or lumbar vertebra of a label map.
+
+    The clinical and ASTLOF columns are left empty: fill them in, then run `ovfkit validate`.
+    """
+    from ovfkit import labelmap
+
+    try:
+        path, notes = labelmap.manifest_from_labelmap(image, labels, convention.value, patient_id, out)
+    except ValueError as exc:
+        _fail([f"ovfkit manifest from-labelmap: {exc}"])
+    for note in notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"note: {labelmap.WHOLE_VERTEBRA_NOTE}")
+    typer.echo(f"wrote {path}; fill in its empty columns (center, cohort, ASTLOF scores, acuity, age, sex), "
+               f"then run `ovfkit validate {path}`")
 
 
 @app.command()

@@ -25,7 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ovfkit.deep import DeepPCA
+from ovfkit.select import DeepPCA
 from ovfkit.harmonize import ComBat
 from ovfkit.models import PatientKFold
 from ovfkit.reliability import ICCFilter

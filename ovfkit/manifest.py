@@ -7,6 +7,7 @@ Every part of ovfkit reads a manifest through :func:`load_manifest`, which valid
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -112,6 +113,15 @@ def schema_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _expected(c: Column) -> str:
+    """What a cell of column ``c`` must hold, for the message about an empty cell."""
+    if c.allowed:
+        return "one of " + ", ".join(str(a) for a in c.allowed)
+    if c.min is not None:
+        return f"{'an integer' if c.dtype == 'int' else 'a number'} from {c.min:g} to {c.max:g}"
+    return c.description
+
+
 def _where(line: int, df: pd.DataFrame, i: int) -> str:
     vid = df["vertebra_id"].iloc[i] if "vertebra_id" in df.columns else ""
     return f"line {line}" + (f" (vertebra_id={vid})" if isinstance(vid, str) and vid else "")
@@ -130,7 +140,8 @@ def _parse_columns(df: pd.DataFrame, name: str) -> tuple[pd.DataFrame, list[str]
         empty = raw.isna() | (raw.astype(str).str.strip() == "")
         for i in np.flatnonzero(empty.to_numpy()):
             if c.required:
-                problems.append(f"{name} {_where(i + 2, df, i)}, column '{c.name}': value is empty; fill it in")
+                problems.append(f"{name} {_where(i + 2, df, i)}, column '{c.name}': value is empty; fill it in: "
+                                f"{_expected(c)}")
         if c.dtype in ("int", "float"):
             num = pd.to_numeric(raw.where(~empty), errors="coerce")
             bad = (~empty) & num.isna()
@@ -247,6 +258,28 @@ def geometry_mismatch(a, b, *, spacing_rtol=1e-4, origin_atol=1e-3, direction_at
     return ""
 
 
+def _mask_label_problem(arr: np.ndarray, shown: int = 8) -> str:
+    """Say which labels a mask holds and what to do, or '' if its voxels are all 0 or 1.
+
+    Parameters
+    ----------
+    arr : ndarray, any shape
+        The mask's voxel values.
+    shown : int
+        At most this many labels are listed (a resampled float mask may hold thousands).
+    """
+    if arr.dtype.kind in "biu" and arr.min() >= 0 and arr.max() <= 1:
+        return ""  # the usual case, decided without sorting the voxels
+    values = np.unique(arr)
+    if set(values.tolist()) <= {0, 1}:
+        return ""
+    listed = ", ".join(f"{v:g}" for v in values[:shown])
+    if values.size > shown:
+        listed += f", ... ({values.size} values)"
+    return (f"holds labels {listed}, not only 0 and 1 (label 1 = ROI, 0 = background); binarize it: mask > 0, "
+            "or, for a label map with one label per vertebra, use `ovfkit manifest from-labelmap`")
+
+
 def _check_files(df: pd.DataFrame, root: Path, name: str) -> list[str]:
     import SimpleITK as sitk
 
@@ -281,6 +314,9 @@ def _check_files(df: pd.DataFrame, root: Path, name: str) -> list[str]:
                 arr = sitk.GetArrayFromImage(read_image(path))  # a view of a temporary would dangle
                 if not np.any(arr > 0):
                     problems.append(f"{where}, column '{col}': mask {rel!r} is empty (no voxel > 0); redraw the ROI")
+                labels = _mask_label_problem(arr)
+                if labels:
+                    problems.append(f"{where}, column '{col}': mask {rel!r} {labels}")
         if "image" in geo:
             for col in ("mask", "mask_reader2"):
                 if col in geo:
@@ -291,6 +327,22 @@ def _check_files(df: pd.DataFrame, root: Path, name: str) -> list[str]:
     return problems
 
 
+def _separator_problem(path: Path) -> str:
+    """Say that the manifest is not comma-separated if its header is one column holding ';' or a tab, else ''.
+
+    Read from the header line alone: the rows of a semicolon-separated file often hold decimal commas,
+    which pandas cannot even parse as one column.
+    """
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    if len(header) != 1:
+        return ""
+    for sep in (";", "\t"):
+        if sep in header[0]:
+            return f"the header is one column containing {sep!r} - write the manifest comma-separated (CSV)"
+    return ""
+
+
 def validate_manifest(path: str | os.PathLike, *, check_files: bool = True) -> tuple[pd.DataFrame, list[str]]:
     """Validate a manifest and return the parsed table and every problem found (one line each).
 
@@ -298,12 +350,16 @@ def validate_manifest(path: str | os.PathLike, *, check_files: bool = True) -> t
     ----------
     path : path to the manifest CSV
     check_files : bool
-        Also open every image and mask (existence, readability, SHA-256, geometry, non-empty mask).
+        Also open every image and mask (existence, readability, SHA-256, geometry, non-empty mask, mask
+        labels 0 and 1 only).
     """
     path = Path(path)
     name = str(path)
     if not path.is_file():
         return pd.DataFrame(), [f"{name}: manifest file not found; give the path of a manifest CSV"]
+    separator = _separator_problem(path)
+    if separator:
+        return pd.DataFrame(), [f"{name}: {separator}"]
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except Exception as exc:  # noqa: BLE001 - pandas raises several parser errors

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import os
 import platform
@@ -47,10 +49,69 @@ def source_hash() -> str:
     """Hash of ovfkit's own code and shipped parameter files (what a cached result depends on)."""
     pkg = Path(ovfkit.__file__).parent
     h = hashlib.sha256()
-    for f in sorted([*pkg.glob("*.py"), *pkg.glob("params/*.yaml")]):
+    for f in sorted([*pkg.rglob("*.py"), *pkg.glob("params/*.yaml"), *pkg.glob("data/*.csv")]):
         h.update(f.relative_to(pkg).as_posix().encode())
         h.update(f.read_bytes())
     return h.hexdigest()
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of an ovfkit module name, or None when it names no module of the package."""
+    pkg = Path(ovfkit.__file__).parent
+    parts = name.split(".")[1:]
+    base = pkg.joinpath(*parts) if parts else pkg
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _ovfkit_imports(name: str, path: Path) -> set[str]:
+    """Names of the ovfkit modules that a module imports anywhere in its body (functions included)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "ovfkit")
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            if base.split(".")[0] != "ovfkit":
+                continue
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}") is not None)
+    return {m for m in found if _module_file(m) is not None}
+
+
+@functools.lru_cache(maxsize=None)
+def code_digest(*modules: str) -> str:
+    """16 hex digits identifying the code of ``modules`` and of every ovfkit module they import, transitively.
+
+    A cache key that includes it changes whenever any code a cached value depends on changes, and only
+    then: the modules are found by reading the import statements (:mod:`ast`), not from a hand-kept list.
+
+    Parameters
+    ----------
+    *modules : str
+        Dotted module names, e.g. ``"ovfkit.deep.inputs"`` (``__name__`` inside a module).
+    """
+    seen, todo = {}, list(modules)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(name)
+        if path is None:
+            raise ValueError(f"{name!r} is not a module of ovfkit; pass dotted names such as 'ovfkit.deep.inputs'")
+        seen[name] = path
+        todo.extend(_ovfkit_imports(name, path) - seen.keys())
+    h = hashlib.sha256()
+    for name in sorted(seen):
+        h.update(name.encode() + b"\0" + seen[name].read_bytes())
+    return h.hexdigest()[:16]
 
 
 def git_commit() -> str:

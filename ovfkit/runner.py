@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -31,28 +30,12 @@ import yaml
 from ovfkit import provenance, synth
 from ovfkit.atomic import atomic_output
 from ovfkit.manifest import load_manifest
+from ovfkit.settings import PROFILES, settings
 
 REPO_ROOT = provenance.REPO_ROOT
 CHAPTERS: tuple[str, ...] = ("01_cohort", "02_astlof", "03_radiomics", "04_deep_features", "05_fusion_selection",
                              "06_model_comparison", "07_delong", "08_shap", "09_clinical")
 MODALITY_TITLES = {"xray": "X-ray (lateral radiograph, zhang2024 design)", "ct": "CT (liu2025 design)"}
-
-
-@dataclass(frozen=True)
-class Profile:
-    """Size of a run: ``quick`` for tests, ``default`` for the book, ``paper`` for the full recipe."""
-
-    name: str
-    n_patients: dict  # per modality; None = the paper's cohort
-    n_boot: int
-    cv_splits: int
-
-
-PROFILES = {
-    "quick": Profile("quick", {"xray": 60, "ct": 60}, 200, 3),
-    "default": Profile("default", {"xray": None, "ct": None}, 1000, 5),
-    "paper": Profile("paper", {"xray": None, "ct": None}, 2000, 5),
-}
 
 
 INTRO_PAGES = ("clinicians", "methods")
@@ -171,11 +154,12 @@ def _rendered_key(path: Path) -> str | None:
         return None
 
 
-def run_modality(modality: str, profile: Profile, *, seed: int, build_dir: Path, notebooks_dir: Path,
+def run_modality(modality: str, profile: str, *, seed: int, build_dir: Path, notebooks_dir: Path,
                  chapters=CHAPTERS, manifest: Path | None = None) -> list[Path]:
     """Execute (or reuse) every chapter for one modality; return the rendered notebooks."""
     if manifest is None:
-        manifest = ensure_cohort(modality, build_dir / "data" / modality, seed, profile.n_patients[modality])
+        n_patients = settings(profile, modality, seed).n_patients
+        manifest = ensure_cohort(modality, build_dir / "data" / modality, seed, n_patients)
     load_manifest(manifest)  # validate once up front: a bad manifest stops here with every problem listed
     rendered = []
     for chapter in chapters:
@@ -185,7 +169,7 @@ def run_modality(modality: str, profile: Profile, *, seed: int, build_dir: Path,
         params = {"modality": modality, "manifest": str(manifest.resolve()),
                   "output_dir": str((build_dir / modality / "figures").resolve()),
                   "cache_dir": str((build_dir / "cache").resolve()), "seed": seed,
-                  "profile": profile.name}
+                  "profile": profile}
         key = _notebook_key(src, params, manifest)
         out = build_dir / "book" / modality / f"{chapter}.ipynb"
         rendered.append(out)
@@ -196,7 +180,7 @@ def run_modality(modality: str, profile: Profile, *, seed: int, build_dir: Path,
         t0 = time.perf_counter()
         nb = execute_notebook(src, build_dir / modality / "executed" / f"{chapter}.ipynb", params, cwd=REPO_ROOT)
         seconds = time.perf_counter() - t0
-        prov = provenance.record(manifest, {"seed": seed, "profile": profile.name})
+        prov = provenance.record(manifest, {"seed": seed, "profile": profile})
         prov["run time"] = f"{seconds:.1f} s"
         book_nb = render_for_book(nb, params, chapter, prov, key, seconds)
         _write_if_changed(out, nbformat.writes(book_nb).encode())
@@ -342,12 +326,11 @@ def run(modality: str = "all", profile: str = "default", *, seed: int = 42, buil
     for m in modalities:
         if m not in synth.MODALITIES:
             raise ValueError(f"modality {m!r} is not one of xray, ct, all")
-    prof = PROFILES[profile]
     build_dir = Path(build_dir) if build_dir else REPO_ROOT / "build" / profile
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else REPO_ROOT / "notebooks"
     t0 = time.perf_counter()
     for m in modalities:
-        run_modality(m, prof, seed=seed, build_dir=build_dir, notebooks_dir=notebooks_dir, chapters=chapters)
+        run_modality(m, profile, seed=seed, build_dir=build_dir, notebooks_dir=notebooks_dir, chapters=chapters)
     if not book:
         return None
     src = assemble_book(build_dir, modalities, chapters)

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import PCA
 from sklearn.feature_selection import SelectorMixin
 from sklearn.linear_model import LassoCV, LogisticRegressionCV, lasso_path
 from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
@@ -228,3 +229,47 @@ class LassoSelector(SelectorMixin, BaseEstimator):
     def _get_support_mask(self):
         check_is_fitted(self, "support_")
         return self.support_
+
+
+class DeepPCA(TransformerMixin, BaseEstimator):
+    """PCA of the deep columns (those whose name starts with ``prefix``), fitted on the rows ``fit`` sees;
+    other columns pass through unchanged, first.
+
+    Parameters
+    ----------
+    n_components : int or float
+        As :class:`sklearn.decomposition.PCA` (a float keeps that share of variance).
+    prefix : str
+        Columns starting with it are the deep features.
+    random_state : int
+
+    Attributes
+    ----------
+    deep_mask_ : ndarray of bool, shape (n_features_in_,)
+    pca_ : sklearn.decomposition.PCA
+    """
+
+    def __init__(self, n_components=0.95, prefix: str = "deep_", random_state: int = 0):
+        self.n_components = n_components
+        self.prefix = prefix
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X, reset=True)
+        names = np.asarray(getattr(self, "feature_names_in_", [f"x{i}" for i in range(X.shape[1])]), dtype=object)
+        self.deep_mask_ = np.array([str(n).startswith(self.prefix) for n in names])
+        if not self.deep_mask_.any():
+            raise ValueError(f"no column starts with {self.prefix!r}; nothing for DeepPCA to reduce")
+        self.pca_ = PCA(n_components=self.n_components, random_state=self.random_state).fit(X[:, self.deep_mask_])
+        self.input_names_ = names
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "pca_")
+        X = validate_data(self, X, reset=False)
+        return np.hstack([X[:, ~self.deep_mask_], self.pca_.transform(X[:, self.deep_mask_])])
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "pca_")
+        pcs = [f"{self.prefix}pc{i + 1:03d}" for i in range(self.pca_.n_components_)]
+        return np.asarray(list(self.input_names_[~self.deep_mask_]) + pcs, dtype=object)

@@ -28,38 +28,8 @@ from tqdm.auto import tqdm
 
 from ovfkit import deep, fusion, metrics, models, radiomics, reliability
 from ovfkit.atomic import atomic_output
-
-HELD_OUT = ("internal", "external", "prospective")
-COHORTS = ("train",) + HELD_OUT
-_CODE = ("select.py", "fusion.py", "models.py", "harmonize.py", "reliability.py", "deep.py", "study.py")
-
-
-@dataclass(frozen=True)
-class StudySettings:
-    """Sizes of the modelling study (see :func:`settings_for`)."""
-
-    profile: str
-    seed: int
-    outer_splits: int
-    inner_splits: int
-    n_boot: int
-    fusion: fusion.FusionSettings
-    classifiers: tuple = models.MODEL_NAMES
-
-
-def settings_for(profile: str, modality: str, seed: int = 42) -> StudySettings:
-    """``quick`` (tests), ``default`` (the book) or ``paper``; CT adds liu2025's post-LASSO filter (0.5)."""
-    post = 0.5 if modality == "ct" else None
-    if profile == "quick":
-        return StudySettings(profile, seed, 3, 3, 200, fusion.FusionSettings(deep_components=8, lasso_cv=3,
-                                                                              post_lasso_threshold=post, seed=seed))
-    if profile == "default":
-        return StudySettings(profile, seed, 5, 3, 1000, fusion.FusionSettings(deep_components=32, lasso_cv=10,
-                                                                              post_lasso_threshold=post, seed=seed))
-    if profile == "paper":
-        return StudySettings(profile, seed, 5, 5, 2000, fusion.FusionSettings(deep_components=100, lasso_cv=10,
-                                                                              post_lasso_threshold=post, seed=seed))
-    raise ValueError(f"profile {profile!r} is not quick, default or paper")
+from ovfkit.provenance import code_digest
+from ovfkit.settings import COHORTS, HELD_OUT, Settings
 
 
 @dataclass
@@ -87,22 +57,20 @@ class Features:
         return self.X.index[self.manifest.loc[self.X.index, "cohort"].to_numpy() == cohort]
 
 
-def load_features(manifest: pd.DataFrame, modality: str, *, profile: str, seed: int, cache_dir, backbones,
-                  weights=None) -> Features:
-    """Radiomics (both readers, for the ICC) and deep features of every backbone, all from their caches."""
-    params = radiomics.default_params(modality)
+def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, backbones, weights=None) -> Features:
+    """Radiomics (both readers, for the ICC) and cross-fitted deep features of every backbone, from their caches."""
+    params = radiomics.default_params(settings.modality)
     cache_dir = Path(cache_dir)
     rad = radiomics.extract_manifest(manifest, params, cache_dir=cache_dir / "radiomics", progress=False)
     second = radiomics.extract_manifest(manifest, params, cache_dir=cache_dir / "radiomics",
                                         mask_column="mask_reader2", progress=False)
     icc = reliability.feature_icc(rad.loc[second.index], second, form="ICC(2,1)")
-    recipe = deep.profile_recipe(profile, modality, seed)
-    deep_tables = {b: deep.deep_features(manifest, b, recipe, weights=(weights or {}).get(b),
+    deep_tables = {b: deep.deep_features(manifest, b, settings.deep, weights=(weights or {}).get(b),
                                          cache_dir=cache_dir / "deep", progress=False).features for b in backbones}
     return Features(fusion.feature_table(rad, deep_tables), icc, list(backbones), manifest)
 
 
-def _key(features: Features, settings: StudySettings, extra) -> str:
+def _key(features: Features, settings: Settings, extra) -> str:
     h = hashlib.sha256()
     h.update(pd.util.hash_pandas_object(features.X, index=True).to_numpy().tobytes())
     h.update(features.X.columns.to_series().str.cat(sep="|").encode())
@@ -110,9 +78,7 @@ def _key(features: Features, settings: StudySettings, extra) -> str:
     cols = ["cohort", "astlof_class", "patient_id", "center", "age", "sex"]
     h.update(pd.util.hash_pandas_object(features.manifest.loc[features.X.index, cols], index=True).to_numpy().tobytes())
     h.update(json.dumps([asdict(settings), extra], sort_keys=True, default=str).encode())
-    pkg = Path(__file__).parent
-    for name in _CODE:
-        h.update((pkg / name).read_bytes())
+    h.update(code_digest(__name__).encode())
     return h.hexdigest()[:20]
 
 
@@ -189,7 +155,7 @@ def variants(backbones) -> dict:
     return out
 
 
-def fusion_comparison(features: Features, settings: StudySettings, cache_dir, progress: bool = True) -> FusionResult:
+def fusion_comparison(features: Features, settings: Settings, cache_dir, progress: bool = True) -> FusionResult:
     """LR on every fusion variant, tuned by patient-grouped CV on training rows, predicted on held-out cohorts."""
     def compute():
         ctx, st, mem = features.context, settings.fusion, _memory(cache_dir)
@@ -206,7 +172,7 @@ def fusion_comparison(features: Features, settings: StudySettings, cache_dir, pr
                 search = models.tuned(model, {"final_estimator__C": [0.1, 1.0]}, inner).fit(Xv, y)
             else:
                 pipe = fusion.early_fusion(sources, Xv, models.classifier("LR", settings.seed), ctx, st, memory=mem)
-                search = models.tuned(pipe, models.param_grid("LR", settings.profile), inner).fit(Xv, y)
+                search = models.tuned(pipe, models.param_grid("LR", settings.grid), inner).fit(Xv, y)
                 selections[name] = _selection_record(search.best_estimator_, name)
             chosen[name] = search.best_params_
             preds.append(_held_out_predictions(search.best_estimator_, features, variant=name, model="LR"))
@@ -237,7 +203,7 @@ class ModelResult:
         return max(auc, key=lambda k: (auc[k], -models.MODEL_NAMES.index(k)))
 
 
-def model_comparison(features: Features, settings: StudySettings, cache_dir, progress: bool = True) -> ModelResult:
+def model_comparison(features: Features, settings: Settings, cache_dir, progress: bool = True) -> ModelResult:
     """Nine classifiers x early fusion per backbone: nested CV on training, refit, held-out predictions.
 
     The MLP stops after 500 adam epochs whether or not its loss has settled; scikit-learn's
@@ -264,7 +230,7 @@ def model_comparison(features: Features, settings: StudySettings, cache_dir, pro
             Xv = X[features.columns([fusion.RADIOMICS, b])]
             pipe = fusion.early_fusion([fusion.RADIOMICS, b], Xv, models.classifier(name, settings.seed),
                                        ctx, st, memory=mem)
-            search = models.tuned(pipe, models.param_grid(name, settings.profile), inner)
+            search = models.tuned(pipe, models.param_grid(name, settings.grid), inner)
             oof, outer_params, final = models.nested_cv(search, Xv, y, outer, n_jobs=-1)
             preds.append(_label(oof.assign(cohort="train"), features, variant=variant, model=name))
             preds.append(_held_out_predictions(final.best_estimator_, features, variant=variant, model=name))

@@ -603,16 +603,25 @@ def _write_nifti(array: np.ndarray, spacing, origin, path: Path) -> str:
     return sha256_file(path)
 
 
+def phantom(row: pd.Series, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple, tuple]:
+    """One vertebra's phantom: image and mask arrays (numpy order), spacing and origin (SimpleITK order, mm).
+
+    Parameters
+    ----------
+    row : Series
+        A row of :func:`cohort_table` (its ``modality`` and ``center`` choose the generator and acquisition).
+    rng : numpy Generator
+        The only source of randomness: the same state gives the same arrays.
+    """
+    if row["modality"] == "xray":
+        return _xray_image(row, XRAY_CENTERS[row["center"]], rng)
+    return _ct_image(row, CT_CENTERS[row["center"]], rng)
+
+
 def _make_case(row: dict, seed: int, index: int, out: Path, with_reader2: bool) -> dict:
     modality = row["modality"]
     rng = np.random.default_rng([seed, MODALITIES.index(modality), 1, index])
-    series = pd.Series(row)
-    if modality == "xray":
-        img, mask, spacing, origin = _xray_image(series, XRAY_CENTERS[row["center"]], rng)
-        arr_spacing = spacing[::-1]
-    else:
-        img, mask, spacing, origin = _ct_image(series, CT_CENTERS[row["center"]], rng)
-        arr_spacing = spacing[::-1]
+    img, mask, spacing, origin = phantom(pd.Series(row), rng)
     vid = row["vertebra_id"]
     result = {
         "image": f"images/{vid}.nii.gz",
@@ -623,7 +632,7 @@ def _make_case(row: dict, seed: int, index: int, out: Path, with_reader2: bool) 
         "mask_reader2_sha256": "",
     }
     if with_reader2:
-        m2 = perturb_mask(mask, arr_spacing, rng)
+        m2 = perturb_mask(mask, spacing[::-1], rng)
         result["mask_reader2"] = f"masks_reader2/{vid}.nii.gz"
         result["mask_reader2_sha256"] = _write_nifti(m2, spacing, origin, out / "masks_reader2" / f"{vid}.nii.gz")
     return result

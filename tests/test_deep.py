@@ -7,8 +7,10 @@ from torchvision.models import resnet50
 
 from ovfkit import deep
 from ovfkit.manifest import load_manifest
+from ovfkit.select import DeepPCA
+from ovfkit.settings import settings
 
-QUICK = deep.profile_recipe("quick", "xray")
+QUICK = settings("quick", "xray").deep
 
 
 @pytest.fixture(scope="module")
@@ -147,17 +149,73 @@ def test_same_seed_gives_bitwise_identical_features(xray, tmp_path):
     b = deep.deep_features(xray, "random", QUICK, cache_dir=tmp_path / "b", progress=False, n_jobs=1)
     pd.testing.assert_frame_equal(a.features, b.features, check_exact=True)
     assert a.features.shape == (len(xray), 2048) and list(a.features.index) == list(xray.index)
-    assert len(a.history) == QUICK.epochs
+    assert len(a.history) == QUICK.crossfit_folds * QUICK.epochs and len(a.model_paths) == QUICK.crossfit_folds
 
 
-def test_only_training_rows_are_used_for_fine_tuning(xray, tmp_path):
-    """Changing the label of a held-out vertebra must not change the network."""
+def _relabel(manifest, rows):
+    other = manifest.copy()
+    other.loc[rows, "astlof_class"] = (other.loc[rows, "astlof_class"] + 1) % 3
+    return other
+
+
+def _first_training_patient_rows(m):
+    patient = m.loc[m["cohort"] == "train", "patient_id"].iloc[0]
+    return m.index[m["patient_id"] == patient]
+
+
+def test_a_training_patients_own_features_ignore_its_labels(xray, tmp_path):
+    """Cross-fitting: a training patient's features come from a network that never saw its labels."""
     a = deep.deep_features(xray, "random", QUICK, cache_dir=tmp_path, progress=False, n_jobs=1)
-    other = xray.copy()
-    held_out = other.index[other["cohort"] != "train"][0]
-    other.loc[held_out, "astlof_class"] = (other.loc[held_out, "astlof_class"] + 1) % 3
-    b = deep.deep_features(other, "random", QUICK, cache_dir=tmp_path, progress=False, n_jobs=1)
-    assert a.model_path == b.model_path  # same cache entry: nothing the network saw changed
+    rows = _first_training_patient_rows(xray)
+    b = deep.deep_features(_relabel(xray, rows), "random", QUICK, cache_dir=tmp_path, progress=False, n_jobs=1)
+    pd.testing.assert_frame_equal(a.features.loc[rows], b.features.loc[rows], check_exact=True)
+    # ... while the relabelled patient did reach the other networks (the test is not vacuous):
+    others = a.features.index[(xray["cohort"] == "train").to_numpy() & (a.folds.reindex(a.features.index)
+                                                                       != a.folds.loc[rows[0]]).to_numpy()]
+    assert not a.features.loc[others].equals(b.features.loc[others])
+
+
+def test_in_sample_features_leak_and_must_be_asked_for(xray, tmp_path):
+    """The leaky variant exists only as an explicit option, and it does leak."""
+    rows = _first_training_patient_rows(xray)
+    kw = dict(cache_dir=tmp_path, progress=False, n_jobs=1, training_rows="in-sample")
+    a = deep.deep_features(xray, "random", QUICK, **kw)
+    b = deep.deep_features(_relabel(xray, rows), "random", QUICK, **kw)
+    assert a.training_rows == "in-sample" and len(a.model_paths) == 1
+    assert not a.features.loc[rows].equals(b.features.loc[rows])
+    with pytest.raises(ValueError, match="training_rows='leaky' is not one of"):
+        deep.deep_features(xray, "random", QUICK, cache_dir=tmp_path, training_rows="leaky")
+
+
+def test_crossfit_folds_group_patients_and_ignore_labels(xray):
+    train = xray[xray["cohort"] == "train"]
+    folds = deep.crossfit_folds(train["patient_id"], 3, seed=5)
+    assert set(folds) == {1, 2, 3}
+    assert folds.groupby(train["patient_id"]).nunique().max() == 1  # a patient never straddles two folds
+    assert folds.value_counts().max() - folds.value_counts().min() <= train.groupby("patient_id").size().max()
+    with pytest.raises(ValueError, match="crossfit_folds=1 needs 2 <= K"):
+        deep.crossfit_folds(train["patient_id"], 1, seed=5)
+
+
+def test_fine_tuning_never_sees_held_out_labels(xray, tmp_path):
+    """Changing the labels of every held-out vertebra leaves every network's weights bitwise unchanged."""
+    a = deep.deep_features(xray, "random", QUICK, cache_dir=tmp_path / "a", progress=False, n_jobs=1)
+    held_out = xray.index[xray["cohort"] != "train"]
+    b = deep.deep_features(_relabel(xray, held_out), "random", QUICK, cache_dir=tmp_path / "b", progress=False,
+                           n_jobs=1)
+    for ma, mb in zip(a.load_models(), b.load_models()):
+        sa, sb = ma.state_dict(), mb.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    pd.testing.assert_frame_equal(a.features, b.features, check_exact=True)
+
+
+def test_held_out_features_are_the_mean_over_the_networks(xray, tmp_path):
+    r = deep.deep_features(xray, "random", QUICK, cache_dir=tmp_path, progress=False, n_jobs=1)
+    held_out = xray.index[xray["cohort"] != "train"]
+    x = np.stack(r.inputs.loc[held_out].to_numpy())
+    mean = np.mean([deep.predict(m, x, QUICK.scaling, features=True) for m in r.load_models()], axis=0)
+    np.testing.assert_allclose(r.features.loc[held_out].to_numpy(), mean, rtol=1e-5, atol=1e-6)
+    assert len(r.agreement) == QUICK.crossfit_folds
 
 
 def test_interrupted_fine_tuning_resumes_from_its_checkpoint(xray, tmp_path):
@@ -178,7 +236,7 @@ def test_deep_pca_is_fitted_on_training_rows_only():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(40, 6)), columns=["age"] + [f"deep_{i:04d}" for i in range(5)])
     train, test = X.iloc[:30], X.iloc[30:] + 100.0
-    pca = deep.DeepPCA(n_components=2).fit(train)
+    pca = DeepPCA(n_components=2).fit(train)
     np.testing.assert_allclose(pca.pca_.mean_, train.iloc[:, 1:].mean().to_numpy())
     before = pca.pca_.components_.copy()
     out = pca.transform(test)

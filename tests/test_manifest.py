@@ -110,6 +110,56 @@ def test_empty_mask_is_reported(xray_copy):
     assert any("is empty" in p and vid in p for p in _problems(xray_copy))
 
 
+def _relabel(arr: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "255":  # a segmentation tool's foreground value
+        return (arr > 0).astype(np.uint8) * 255
+    if kind == "several-labels":  # a piece of a label map
+        out = (arr > 0).astype(np.uint8)
+        out[: int(np.median(np.nonzero(out)[0]))] *= 2  # the ROI's upper half gets label 2
+        return out
+    return (arr > 0).astype(np.float32) * 0.5  # resampled with linear interpolation
+
+
+@pytest.mark.parametrize("column", ["mask", "mask_reader2"])
+@pytest.mark.parametrize("kind, labels", [("255", "0, 255"), ("several-labels", "0, 1, 2"), ("float", "0, 0.5")])
+def test_mask_labels_other_than_0_and_1_are_reported_in_one_line(xray_copy, column, kind, labels):
+    df = pd.read_csv(xray_copy, dtype=str, keep_default_na=False)
+    row = int(np.flatnonzero(df["mask_reader2"] != "")[0])
+    rel = df.loc[row, column]
+    path = xray_copy.parent / rel
+    img = sitk.ReadImage(str(path))
+    out = sitk.GetImageFromArray(_relabel(sitk.GetArrayFromImage(img), kind))
+    out.CopyInformation(img)
+    sitk.WriteImage(out, str(path))
+    _edit(xray_copy, _set(f"{column}_sha256", "", row))
+    problems = _problems(xray_copy)
+    vid = df.loc[row, "vertebra_id"]
+    assert problems == [f"{xray_copy} line {row + 2} (vertebra_id={vid}), column '{column}': mask {rel!r} holds "
+                        f"labels {labels}, not only 0 and 1 (label 1 = ROI, 0 = background); binarize it: "
+                        "mask > 0, or, for a label map with one label per vertebra, use `ovfkit manifest "
+                        "from-labelmap`"]
+
+
+@pytest.mark.parametrize("sep, decimal", [(";", "."), (";", ","), ("\t", ".")],
+                         ids=["semicolon", "semicolon-decimal-comma", "tab"])
+def test_wrong_separator_is_one_line_not_one_per_column(xray_copy, sep, decimal):
+    df = pd.read_csv(xray_copy, dtype=str, keep_default_na=False)
+    df["bmd_tscore"] = df["bmd_tscore"].str.replace(".", decimal)
+    df.to_csv(xray_copy, sep=sep, index=False)
+    assert _problems(xray_copy) == [f"{xray_copy}: the header is one column containing {sep!r} - write the "
+                                    "manifest comma-separated (CSV)"]
+
+
+@pytest.mark.parametrize("column, expected", [
+    ("sex", "one of F, M"), ("age", "an integer from 18 to 120"), ("cohort", "one of train, internal, "),
+    ("center", "Acquiring center"),
+])
+def test_empty_required_cell_says_what_to_fill_in(xray_copy, column, expected):
+    _edit(xray_copy, _set(column, "", row=1))
+    (line,) = [p for p in _problems(xray_copy) if f"column '{column}'" in p]
+    assert f"line 3 (vertebra_id=" in line and f"column '{column}': value is empty; fill it in: {expected}" in line
+
+
 @pytest.mark.parametrize("change, expected", [
     ("spacing", "spacing"), ("origin", "origin"), ("size", "size"), ("direction", "direction"),
 ])

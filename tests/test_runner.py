@@ -24,7 +24,7 @@ def test_a_failing_cell_stops_the_run_and_names_the_cell(tmp_path, tiny_cohorts)
     _notebook(nbs / "01_cohort.ipynb", new_code_cell("x = 1"), new_code_cell("raise ValueError('deliberately broken')"))
     with pytest.raises(runner.RunError, match=r"01_cohort.ipynb \(xray\) failed in cell \d+: ValueError: "
                                               r"deliberately broken"):
-        runner.run_modality("xray", runner.PROFILES["quick"], seed=0, build_dir=tmp_path / "build", notebooks_dir=nbs,
+        runner.run_modality("xray", "quick", seed=0, build_dir=tmp_path / "build", notebooks_dir=nbs,
                             chapters=("01_cohort",), manifest=tiny_cohorts["xray"])
     assert not (tmp_path / "build" / "book" / "xray" / "01_cohort.ipynb").exists()
 
@@ -62,12 +62,12 @@ def test_unchanged_notebook_is_reused_and_a_change_reexecutes(tmp_path, tiny_coh
     _notebook(nbs / "01_cohort.ipynb", new_code_cell("print('hello')"))
     kw = dict(seed=0, build_dir=tmp_path / "build", notebooks_dir=nbs, chapters=("01_cohort",),
               manifest=tiny_cohorts["xray"])
-    (out,) = runner.run_modality("xray", runner.PROFILES["quick"], **kw)
+    (out,) = runner.run_modality("xray", "quick", **kw)
     stamp = out.stat().st_mtime_ns
-    runner.run_modality("xray", runner.PROFILES["quick"], **kw)
+    runner.run_modality("xray", "quick", **kw)
     assert out.stat().st_mtime_ns == stamp
     _notebook(nbs / "01_cohort.ipynb", new_code_cell("print('changed')"))
-    runner.run_modality("xray", runner.PROFILES["quick"], **kw)
+    runner.run_modality("xray", "quick", **kw)
     assert "changed" in json.dumps(nbformat.read(out, as_version=4).dict())
 
 
