@@ -44,7 +44,7 @@ lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
 	.lockvenv/bin/python -m pip install -q numpy setuptools wheel versioneer
 	.lockvenv/bin/python -m pip install -q --no-build-isolation 'pyradiomics==3.0.1'
-	.lockvenv/bin/python -m pip install -q '.[test]'
+	.lockvenv/bin/python -m pip install -q '.[test,book,dask]'
 	.lockvenv/bin/python -m pip freeze --all --exclude-editable | grep -v -E '^(pip==|ovfkit[ =@])' > requirements.lock.tmp
 	mv requirements.lock.tmp requirements.lock && rm -rf .lockvenv
 

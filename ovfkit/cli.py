@@ -87,8 +87,12 @@ def run(
 ) -> None:
     """Generate the cohort if missing, execute the notebooks with papermill and build the book."""
     from ovfkit.manifest import ManifestError
-    from ovfkit.runner import RunError
-    from ovfkit.runner import run as _run
+    try:
+        from ovfkit.runner import RunError
+        from ovfkit.runner import run as _run
+    except ImportError as exc:
+        _fail([f"ovfkit run needs the book tool chain ({exc.name} is missing): pip install 'ovfkit[book]', "
+               "or use `make book`"])
 
     try:
         _run(modality.value, profile.value, seed=seed, build_dir=build_dir, out_dir=out_dir, book=book)

@@ -85,6 +85,7 @@ class FusionSettings:
     lasso_cv: int = 10
     post_lasso_threshold: float | None = None  # liu2025: 0.5
     seed: int = 0
+    combat: bool = True  # False: the sensitivity analysis without ComBat
 
 
 @dataclass(frozen=True)
@@ -104,13 +105,12 @@ class Context:
 
 def _source_steps(source: str, ctx: Context, settings: FusionSettings):
     if source == RADIOMICS:
-        return Pipeline([
-            ("variance", VarianceThreshold()),
-            ("icc", ICCFilter(icc=ctx.icc, threshold=settings.icc_threshold)),
-            ("combat", ComBat(batch=ctx.batch, covariates=ctx.covariates, categorical=["sex"], continuous=["age"],
-                              unseen="reference")),
-            ("spearman", CorrelationFilter("spearman", settings.spearman_threshold)),
-        ])
+        combat = [("combat", ComBat(batch=ctx.batch, covariates=ctx.covariates, categorical=["sex"],
+                                    continuous=["age"], unseen="reference"))] if settings.combat else []
+        return Pipeline([("variance", VarianceThreshold()),
+                         ("icc", ICCFilter(icc=ctx.icc, threshold=settings.icc_threshold)),
+                         *combat,
+                         ("spearman", CorrelationFilter("spearman", settings.spearman_threshold))])
     return Pipeline([("variance", VarianceThreshold()),
                      ("pca", DeepPCA(n_components=settings.deep_components, prefix=f"{source}{SEP}",
                                      random_state=settings.seed))])

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import matplotlib.transforms as mtransforms
 import numpy as np
 import pandas as pd
 
@@ -268,19 +269,32 @@ def class_clustermap(X: pd.DataFrame, labels: pd.Series, *, max_features: int = 
 
 
 def training_curves(histories: dict):
-    """Loss and validation macro AUC per epoch, one line per backbone; returns (fig, data)."""
+    """Loss and validation AUC per epoch, one line per backbone; returns (fig, data).
+
+    A history with a ``network`` column (the cross-fitted networks) is drawn as the mean over its
+    networks with their range shaded.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
     rows = []
-    for name, h in histories.items():
-        axes[0].plot(h["epoch"], h["train_loss"], marker="o", label=f"{name} train")
-        axes[0].plot(h["epoch"], h["val_loss"], marker="o", ls="--", label=f"{name} validation")
-        axes[1].plot(h["epoch"], h["val_macro_auc"], marker="o", label=name)
+    for i, (name, h) in enumerate(histories.items()):
+        h = h.assign(network=h["network"]) if "network" in h else h.assign(network="all")
+        g = h.groupby("epoch")
+        color = f"C{i}"
+        n = h["network"].nunique()
+        for ax, col, style, label in ((axes[0], "train_loss", "-", f"{name} train"),
+                                      (axes[0], "val_loss", "--", f"{name} validation"),
+                                      (axes[1], "val_auc", "-", name)):
+            mean = g[col].mean()
+            ax.plot(mean.index, mean.to_numpy(), marker="o", ls=style, color=color,
+                    label=label + (f" (mean of {n} networks)" if n > 1 and ax is axes[1] else ""))
+            if n > 1:
+                ax.fill_between(mean.index, g[col].min().to_numpy(), g[col].max().to_numpy(), color=color, alpha=0.12)
         rows.append(h.assign(backbone=name))
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("cross-entropy (class-weighted)")
     axes[0].legend(fontsize=7, frameon=False)
     axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("validation macro AUC")
+    axes[1].set_ylabel("validation AUC (macro one-vs-rest if > 2 classes)")
     axes[1].set_ylim(0.4, 1.0)
     axes[1].axhline(0.5, color="0.7", lw=1, ls=":")
     axes[1].legend(fontsize=7, frameon=False)
@@ -477,3 +491,300 @@ def calibration_curves(tables: dict):
     return _class_curves_by_cohort(tables, "mean_predicted", "observed",
                                    lambda k, g: f"class {k} (Brier {g['brier'].iloc[0]:.3f})",
                                    "mean predicted probability", "observed frequency", "upper left", marker="o")
+
+
+def decision_curves(curves: dict):
+    """Net-benefit curves, one panel per class; returns (fig, data).
+
+    Parameters
+    ----------
+    curves : dict
+        Class -> :func:`ovfkit.clinical.decision_curve` table (``model``, ``threshold``, ``net_benefit``).
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    data : DataFrame
+        The tables stacked, with the class in ``cls``.
+    """
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.6 * len(curves), 3.3), squeeze=False)
+    for ax, (k, dc) in zip(axes[0], curves.items()):
+        for name, g in dc.groupby("model", sort=False):
+            style = {"all": dict(color="0.5", ls="--"), "none": dict(color="k", lw=0.8)}.get(name, {})
+            ax.plot(g["threshold"], g["net_benefit"], label=name, **style)
+        prev = dc.loc[dc["model"] == "all", "net_benefit"].max()
+        ax.set_ylim(-0.05, max(prev, 0.05) * 1.15)
+        ax.set_title(f"class {k} vs rest", fontsize=10)
+        ax.set_xlabel("threshold probability")
+        ax.legend(fontsize=7, frameon=False)
+    axes[0][0].set_ylabel("net benefit")
+    fig.tight_layout()
+    data = pd.concat([dc.assign(cls=k) for k, dc in curves.items()], ignore_index=True)
+    return fig, data
+
+
+def shap_importance(importance: pd.DataFrame, families: pd.DataFrame, top: int = 15):
+    """Mean |SHAP| per feature (the ``top`` ones) and per family, stacked over classes; returns (fig, data).
+
+    Parameters
+    ----------
+    importance : DataFrame
+        :func:`ovfkit.explain.importance`: features (rows, most important first) x ``class k`` columns.
+    families : DataFrame
+        :func:`ovfkit.explain.family_importance`: families x ``class k`` columns.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    data : DataFrame
+        ``importance`` with the feature names as a ``feature`` column.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, table, xlabel, legend in ((axes[0], importance.head(top), "mean |SHAP| (stacked over classes)", True),
+                                      (axes[1], families, "mean |SHAP| summed by family", False)):
+        classes = [c for c in table.columns if c.startswith("class")]
+        table[classes].iloc[::-1].plot.barh(stacked=True, ax=ax, legend=legend,
+                                            color=[CLASS_COLORS[int(c.split()[-1])] for c in classes])
+        ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    return fig, importance.reset_index(names="feature")
+
+
+def shap_beeswarm(expl, k: int, max_display: int = 10):
+    """shap's beeswarm of class ``k`` (one dot per case); returns (fig, data: the SHAP values, cases x features)."""
+    import shap
+
+    plt.figure()
+    shap.plots.beeswarm(expl.for_class(k), max_display=max_display, show=False)
+    fig = plt.gcf()
+    fig.suptitle(f"class {k}", fontsize=10)
+    return fig, pd.DataFrame(expl.values[:, :, k], columns=expl.features)
+
+
+def shap_waterfall(expl, i: int, k: int, title: str, max_display: int = 8):
+    """shap's waterfall of case ``i``'s explanation of class ``k``; returns (fig, data: feature, value, shap)."""
+    import shap
+
+    plt.figure()
+    shap.plots.waterfall(expl.for_class(k)[i], max_display=max_display, show=False)
+    fig = plt.gcf()
+    fig.suptitle(title, fontsize=10)
+    return fig, pd.DataFrame({"feature": expl.features, "value": expl.data.iloc[i].to_numpy(),
+                              "shap": expl.values[i, :, k]})
+
+
+# --- nomogram (laid out like R's rms nomograms) ---------------------------------------------------
+
+_PROBABILITY_TICKS = (0.5, 0.1, 0.9, 0.01, 0.99, 0.3, 0.7, 0.05, 0.95, 0.2, 0.8, 0.001, 0.999, 0.4, 0.6, 0.02,
+                      0.98, 0.005, 0.995)  # most telling first
+_TICK_FONT = 8
+_LABEL_GAP_PT = 4.0  # least horizontal gap between two tick labels of one axis, in points (1/72 inch)
+
+
+def _tick_label(value: float) -> str:
+    """A tick value as text: no float noise, no negative zero, a true minus sign."""
+    return f"{round(float(value), 10) + 0.0:g}".replace("-", "\u2212")
+
+
+def _ordinal(n: float) -> str:
+    """1 -> "1st", 99 -> "99th"."""
+    n = int(round(n))
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def _nice_tick_sets(lo: float, hi: float, max_ticks: int = 11) -> list:
+    """Tick sets of round values inside [lo, hi], finest first, each an array of 2 to ``max_ticks`` values.
+
+    Steps are 1, 2, 2.5 and 5 times a power of ten; some step always gives at least two ticks.
+    """
+    if not hi > lo:
+        raise ValueError(f"an axis needs high > low, got [{lo}, {hi}]; a predictor that does not vary "
+                         "in the training rows cannot be drawn: drop it from the model")
+    top = int(np.floor(np.log10(hi - lo)))
+    sets = []
+    for step in sorted(m * 10.0 ** e for e in range(top - 2, top + 2) for m in (1, 2, 2.5, 5)):
+        ticks = step * np.arange(np.ceil(lo / step - 1e-9), np.floor(hi / step + 1e-9) + 1)
+        if 2 <= len(ticks) <= max_ticks:
+            sets.append(ticks)
+    return sets
+
+
+class _Row:
+    """One nomogram axis at height ``y`` (data units of ``ax``): its line, tick marks and tick labels.
+
+    Label extents come from the figure canvas' renderer (Agg, as in the book and in Jupyter).
+    """
+
+    def __init__(self, ax, y: float, name: str):
+        self.ax, self.y, self.name = ax, y, name
+        self.renderer = ax.figure.canvas.get_renderer()
+        self.gap_px = _LABEL_GAP_PT * ax.figure.dpi / 72.0
+
+    def _text(self, x, label, ha="center", shift_pt=0.0):
+        """A tick label above the line at ``x`` (data), shifted ``shift_pt`` points sideways."""
+        transform = mtransforms.offset_copy(self.ax.transData, fig=self.ax.figure, x=shift_pt, units="points")
+        return self.ax.text(x, self.y + 0.2, label, ha=ha, va="bottom", fontsize=_TICK_FONT, gid=self.name,
+                            transform=transform)
+
+    def _overlap(self, texts) -> bool:
+        """Whether two of ``texts`` (labels of this axis) come closer than ``_LABEL_GAP_PT``."""
+        boxes = sorted((t.get_window_extent(self.renderer) for t in texts), key=lambda b: b.x0)
+        return any(a.x1 + self.gap_px > b.x0 for a, b in zip(boxes, boxes[1:]))
+
+    def first_fitting(self, candidates) -> tuple:
+        """Label the first candidate (xs, values, labels) whose labels keep apart; returns it.
+
+        When none does (an axis a few points long), the first candidate's two end ticks are labelled
+        pointing outward, which cannot overlap, and the axis' length in points is noted beside it.
+        """
+        for xs, values, labels in candidates:
+            texts = [self._text(x, lab) for x, lab in zip(xs, labels)]
+            if not self._overlap(texts):
+                return np.asarray(xs), np.asarray(values), list(labels)
+            for t in texts:
+                t.remove()
+        xs, values, labels = candidates[0]
+        order = np.argsort(xs, kind="stable")
+        ends = [int(order[0]), int(order[-1])]
+        self._text(xs[ends[0]], labels[ends[0]], ha="right", shift_pt=-2)
+        right = self._text(xs[ends[1]], labels[ends[1]], ha="left", shift_pt=2)
+        self._note(right, f"(the whole axis: {abs(xs[ends[1]] - xs[ends[0]]):.1f} points)")
+        return np.asarray(xs)[ends], np.asarray(values)[ends], [labels[i] for i in ends]
+
+    def greedy(self, xs, values, labels) -> tuple:
+        """Keep candidate ticks in their order (most telling first) while their labels keep apart."""
+        kept, texts = [], []
+        for i, (x, lab) in enumerate(zip(xs, labels)):
+            text = self._text(x, lab)
+            if self._overlap(texts + [text]):
+                text.remove()
+            else:
+                kept.append(i)
+                texts.append(text)
+        return np.asarray(xs)[kept], np.asarray(values)[kept], [labels[i] for i in kept]
+
+    def _note(self, after, text):
+        """A grey note to the right of the label ``after``."""
+        right = self.ax.transData.inverted().transform(after.get_window_extent(self.renderer))[1, 0]
+        self.ax.text(right, self.y + 0.2, text, transform=mtransforms.offset_copy(
+            self.ax.transData, fig=self.ax.figure, x=6, units="points"), ha="left", va="bottom",
+            fontsize=_TICK_FONT - 1, color="0.4", gid="note")
+
+    def line(self, x0, x1, ticks):
+        """The axis line from x0 to x1 with upward tick marks."""
+        self.ax.hlines(self.y, x0, x1, color="k", lw=0.9)
+        self.ax.vlines(ticks, self.y, self.y + 0.15, color="k", lw=0.9)
+
+
+def _numeric_candidates(lo, hi, to_x) -> list:
+    """Nice tick sets of [lo, hi] as (x positions, values, labels), finest first."""
+    return [(to_x(t), t, [_tick_label(v) for v in t]) for t in _nice_tick_sets(lo, hi)]
+
+
+def _records(axis, values, labels, points) -> list:
+    """The figure's data rows of one axis' labelled ticks, by value."""
+    order = np.argsort(values)
+    return [{"axis": axis, "value": float(values[i]), "label": labels[i].replace("\u2212", "-"),
+             "points": float(points[i])} for i in order]
+
+
+def _predictor_axis(row: _Row, nomo, c: str) -> list:
+    """A predictor's axis at its points: round values (sex: female, male) over the axis' span."""
+    r = nomo.points().loc[c]
+    if c == "male":
+        candidates = [(nomo.points_of(c, [0.0, 1.0]), np.array([0.0, 1.0]), ["female", "male"])]
+    else:
+        candidates = _numeric_candidates(r["low"], r["high"], lambda v: nomo.points_of(c, v))
+    xs, values, labels = row.first_fitting(candidates)
+    row.line(*sorted(nomo.points_of(c, [r["low"], r["high"]])), xs)
+    return _records(c, values, labels, xs)
+
+
+def _total_axes(rows: dict, nomo) -> list:
+    """Total points, linear predictor and probability axes; x is total points scaled to 0-100."""
+    total_max = nomo.max_total_points()
+
+    def at(total):
+        return np.asarray(total, dtype=float) / total_max * 100.0
+
+    xs, values, labels = rows["total"].first_fitting(_numeric_candidates(0.0, total_max, at))
+    rows["total"].line(0, 100, xs)
+    out = _records("Total points", values, labels, values)
+    lp0, lp1 = nomo.linear_predictor_from_points(np.array([0.0, total_max]))
+
+    def lp_points(lp):
+        return (np.asarray(lp, dtype=float) - lp0) / (lp1 - lp0) * total_max
+
+    xs, values, labels = rows["lp"].first_fitting(_numeric_candidates(lp0, lp1, lambda v: at(lp_points(v))))
+    rows["lp"].line(0, 100, xs)
+    out += _records("Linear predictor", values, labels, lp_points(values))
+    p0, p1 = nomo.probability_from_points(np.array([0.0, total_max]))
+    probs = [p for p in _PROBABILITY_TICKS if p0 <= p <= p1]
+    if len(probs) < 3:  # a narrow probability range: round values inside it as well
+        probs += [p for p in _nice_tick_sets(p0, p1)[0] if not np.isclose(probs, p).any()]
+    probs = np.asarray(probs)
+    xs, values, labels = rows["p"].greedy(at(nomo.points_for_probability(probs)), probs,
+                                          [_tick_label(p) for p in probs])
+    rows["p"].line(0, 100, xs)
+    return out + _records("Probability", values, labels, nomo.points_for_probability(values))
+
+
+def nomogram(nomo, labels: dict | None = None, *, width: float = 10.0):
+    """The nomogram of a fitted :class:`ovfkit.clinical.Nomogram`, laid out like R's ``rms`` nomograms.
+
+    From top to bottom: Points (0-100); one axis per predictor at its points (DLR score in logits over
+    the 1st-99th percentile of the training scores, age in years, sex as female/male); Total points; the
+    linear predictor (logit) and the probability of the class at those totals. Tick values are round
+    numbers: each axis takes the finest set whose labels, measured with the renderer, keep
+    ``_LABEL_GAP_PT`` points apart (the probability axis keeps the most telling values that fit), and an axis
+    too short for two centred labels labels its two ends pointing outward and states its length in
+    points. A value beyond an axis end scores as the axis extended (below 0 or past its end).
+
+    Parameters
+    ----------
+    nomo : ovfkit.clinical.Nomogram
+    labels : dict, optional
+        Predictor -> axis name, replacing the defaults (which state the units).
+    width : float
+        Figure width in inches; the height follows the number of axes.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    data : DataFrame
+        One row per labelled tick: ``axis``, ``value`` (in the axis' units), ``label`` and ``points``
+        (the predictor's points on a predictor axis; total points on the total, linear-predictor and
+        probability axes).
+    """
+    from ovfkit.clinical import DLR_AXIS_QUANTILES, PREDICTORS
+
+    k = nomo.k
+    names = {"dlr_score": f"DLR score, class {k} (logit)", "age": "Age (years)", "male": "Sex", **(labels or {})}
+    order = ["Points", *(names[c] for c in PREDICTORS), "Total points", "Linear predictor (logit)", f"P(class {k})"]
+    fig = plt.figure(figsize=(width, 0.5 * len(order) + 0.9))
+    left = min(0.3, 2.0 / width)
+    ax = fig.add_axes((left, 0.12, 0.97 - left, 0.8))
+    ax.set_xlim(-8, 104)
+    ax.set_ylim(-0.4, len(order) - 0.3)
+    ax.axis("off")
+    rows = {name: _Row(ax, y, name) for name, y in zip(order, range(len(order) - 1, -1, -1))}
+    for name, row in rows.items():
+        ax.text(-0.01, row.y, name, transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=9,
+                gid="row label")
+
+    xs, values, tick_labels = rows["Points"].first_fitting(_numeric_candidates(0.0, 100.0, lambda t: t))
+    rows["Points"].line(0, 100, xs)
+    ax.vlines(xs, rows["Total points"].y + 0.6, rows["Points"].y, color="0.9", lw=0.6, zorder=0)
+    data = _records("Points", values, tick_labels, xs)
+    for c in PREDICTORS:
+        data += _predictor_axis(rows[names[c]], nomo, c)
+    data += _total_axes({"total": rows["Total points"], "lp": rows["Linear predictor (logit)"],
+                         "p": rows[f"P(class {k})"]}, nomo)
+
+    lo_q, hi_q = (_ordinal(100 * q) for q in DLR_AXIS_QUANTILES)
+    ax.set_title(f"Nomogram: ASTLOF class {k} vs rest", fontsize=10, loc="left")
+    fig.text(left, 0.01, f"DLR score axis: {lo_q}-{hi_q} percentile of the training scores; age, sex: their "
+             f"training range.\nPoints = {nomo.points_per_logit():.3g} x beta x (value - value at 0 points); a "
+             "value beyond an axis end scores below 0 or past the end, at the same points per unit.",
+             fontsize=7, color="0.3", gid="note")
+    return fig, pd.DataFrame(data)

@@ -220,7 +220,10 @@ def _case_job(vid: str, image: str, mask: str, settings: dict, key: str, cache_d
 
 def _run_dask(jobs, scheduler, progress: bool):
     """Run case jobs on a Dask cluster; results in job order."""
-    from distributed import Client, as_completed
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ValueError("a Dask scheduler needs the dask extra: pip install 'ovfkit[dask]'") from None
     from tqdm.auto import tqdm
 
     own = not isinstance(scheduler, Client)

@@ -96,6 +96,33 @@ def feature_icc(reader1: pd.DataFrame, reader2: pd.DataFrame, form: str = "ICC(2
     return pd.Series(icc(stack)[form].to_numpy(), index=feats, name=form)
 
 
+def training_icc(reader1: pd.DataFrame, reader2: pd.DataFrame, cohort: pd.Series,
+                 form: str = "ICC(2,1)") -> tuple[pd.Series, pd.Index, pd.Index]:
+    """ICC of every feature on the **training** vertebrae that both readers outlined.
+
+    The ICC filter is a selection step, so it is measured on training patients only: a held-out
+    vertebra with a second reader's mask is left out (and returned, so that the page can say so).
+
+    Parameters
+    ----------
+    reader1, reader2 : DataFrame, shape (n_cases, n_features)
+        Features from reader 1's and reader 2's masks (index: vertebra id).
+    cohort : Series
+        Cohort of every vertebra (``train``, ``internal``, ...), indexed by vertebra id.
+    form : one of :data:`ICC_FORMS`
+
+    Returns
+    -------
+    icc : Series (feature -> ICC)
+    used : Index of the training vertebra ids the ICC was measured on
+    ignored : Index of held-out vertebra ids that had a second mask and were left out
+    """
+    both = reader1.index.intersection(reader2.index)
+    is_train = cohort.reindex(both).to_numpy() == "train"
+    used, ignored = both[is_train], both[~is_train]
+    return feature_icc(reader1.loc[used], reader2.loc[used], form=form), used, ignored
+
+
 class ICCFilter(TransformerMixin, BaseEstimator):
     """Keep the features whose inter-reader ICC reaches ``threshold``.
 

@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import joblib
@@ -40,6 +40,27 @@ class Features:
     icc: pd.Series  # radiomics feature -> ICC(2,1) between readers
     backbones: list
     manifest: pd.DataFrame = field(repr=False)
+    dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["cohort", "reason"]))
+
+    def usage(self) -> pd.DataFrame:
+        """Vertebrae per cohort: in the manifest, used by the models, dropped (with :attr:`dropped`'s reasons)."""
+        cohorts = [c for c in COHORTS if c in set(self.manifest["cohort"])]
+        listed = self.manifest["cohort"].value_counts()
+        used = self.manifest.loc[self.X.index, "cohort"].value_counts()
+        out = pd.DataFrame({"in manifest": listed, "used": used}).reindex(cohorts).fillna(0).astype(int)
+        out["dropped"] = out["in manifest"] - out["used"]
+        out.index.name = "cohort"
+        return out
+
+    def dropped_statement(self) -> str:
+        """One Markdown sentence: how many vertebrae every later step uses, and which dropped out and why."""
+        u = self.usage()
+        counts = ", ".join(f"{c} {r.used}" for c, r in u.iterrows())
+        if self.dropped.empty:
+            return f"**Vertebrae used** (every manifest row): {counts}."
+        lost = "; ".join(f"{vid} ({r.cohort}): {r.reason}" for vid, r in self.dropped.iterrows())
+        return (f"**Vertebrae used:** {counts}. **{len(self.dropped)} dropped out** and are not in any later "
+                f"table or figure: {lost}.")
 
     @property
     def context(self) -> fusion.Context:
@@ -64,10 +85,18 @@ def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, back
     rad = radiomics.extract_manifest(manifest, params, cache_dir=cache_dir / "radiomics", progress=False)
     second = radiomics.extract_manifest(manifest, params, cache_dir=cache_dir / "radiomics",
                                         mask_column="mask_reader2", progress=False)
-    icc = reliability.feature_icc(rad.loc[second.index], second, form="ICC(2,1)")
+    icc, _, _ = reliability.training_icc(rad, second, manifest["cohort"], form="ICC(2,1)")
     deep_tables = {b: deep.deep_features(manifest, b, settings.deep, weights=(weights or {}).get(b),
                                          cache_dir=cache_dir / "deep", progress=False).features for b in backbones}
-    return Features(fusion.feature_table(rad, deep_tables), icc, list(backbones), manifest)
+    X = fusion.feature_table(rad, deep_tables)
+    reasons = {f["vertebra_id"]: f"radiomics extraction failed: {f['reason']}" for f in rad.attrs.get("failures", [])}
+    for b, table in deep_tables.items():
+        for vid in manifest.index.difference(table.index):
+            reasons.setdefault(vid, f"no deep features from {b}")
+    lost = manifest.index.difference(X.index, sort=False)
+    dropped = pd.DataFrame({"cohort": manifest.loc[lost, "cohort"],
+                            "reason": [reasons.get(v, "missing from a feature table") for v in lost]}, index=lost)
+    return Features(X, icc, list(backbones), manifest, dropped)
 
 
 def _key(features: Features, settings: Settings, extra) -> str:
@@ -146,26 +175,38 @@ class FusionResult:
     seconds: dict
 
 
+#: Suffix of the sensitivity variants fitted without ComBat.
+NO_COMBAT = ", no ComBat"
+
+
 def variants(backbones) -> dict:
-    """Fusion variants: name -> (kind, sources)."""
-    out = {"radiomics": ("single", [fusion.RADIOMICS])}
-    out.update({f"deep {b}": ("single", [b]) for b in backbones})
-    out.update({f"early {b}": ("early", [fusion.RADIOMICS, b]) for b in backbones})
-    out.update({f"late {b}": ("late", [fusion.RADIOMICS, b]) for b in backbones})
+    """Fusion variants: name -> (kind, sources, ComBat on radiomics?).
+
+    The ``..., no ComBat`` variants are the sensitivity analysis of ComBat's one transductive step: for a
+    center unseen in training, ComBat estimates that center's location and scale from the evaluated
+    cohort's own features (without labels); without ComBat nothing is estimated on a held-out cohort.
+    """
+    out = {"radiomics": ("single", [fusion.RADIOMICS], True)}
+    out.update({f"deep {b}": ("single", [b], True) for b in backbones})
+    out.update({f"early {b}": ("early", [fusion.RADIOMICS, b], True) for b in backbones})
+    out.update({f"late {b}": ("late", [fusion.RADIOMICS, b], True) for b in backbones})
+    out[f"radiomics{NO_COMBAT}"] = ("single", [fusion.RADIOMICS], False)
+    out.update({f"early {b}{NO_COMBAT}": ("early", [fusion.RADIOMICS, b], False) for b in backbones})
     return out
 
 
 def fusion_comparison(features: Features, settings: Settings, cache_dir, progress: bool = True) -> FusionResult:
     """LR on every fusion variant, tuned by patient-grouped CV on training rows, predicted on held-out cohorts."""
     def compute():
-        ctx, st, mem = features.context, settings.fusion, _memory(cache_dir)
+        ctx, mem = features.context, _memory(cache_dir)
         train = features.rows("train")
         X, y = features.X.loc[train], features.y.loc[train].to_numpy()
         inner = models.PatientKFold(ctx.groups, settings.inner_splits, settings.seed)
         preds, selections, chosen, seconds = [], {}, {}, {}
-        for name, (kind, sources) in tqdm(variants(features.backbones).items(), desc="fusion variants",
-                                          disable=not progress):
+        for name, (kind, sources, combat) in tqdm(variants(features.backbones).items(), desc="fusion variants",
+                                                  disable=not progress):
             t0 = time.perf_counter()
+            st = replace(settings.fusion, combat=combat)
             Xv = X[features.columns(sources)]
             if kind == "late":
                 model = fusion.late_fusion(sources, Xv, ctx, st, memory=mem, cv_splits=settings.inner_splits)
@@ -241,6 +282,28 @@ def model_comparison(features: Features, settings: Settings, cache_dir, progress
 
     key = _key(features, settings, ["models", list(settings.classifiers)])
     return _cached("models", key, cache_dir, compute)
+
+
+def combat_sensitivity(fusion_result: FusionResult, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Held-out macro AUC (95% CI) of every LR variant that has a ``no ComBat`` twin, with and without ComBat.
+
+    Returns one row per cohort x base variant: the AUC with ComBat, without, and the difference.
+    """
+    pred = fusion_result.predictions
+    twins = sorted({v[: -len(NO_COMBAT)] for v in pred["variant"].unique() if v.endswith(NO_COMBAT)})
+    scores = score_predictions(pred[pred["variant"].isin(twins + [t + NO_COMBAT for t in twins])], n_boot=n_boot,
+                               seed=seed).set_index(["variant", "cohort"])
+    rows = []
+    for base in twins:
+        for cohort in HELD_OUT:
+            if (base, cohort) not in scores.index:
+                continue
+            a, b = scores.loc[(base, cohort)], scores.loc[(base + NO_COMBAT, cohort)]
+            rows.append({"variant (LR)": base, "cohort": cohort,
+                         "with ComBat": f"{a.macro_auc:.3f} ({a.ci_low:.3f}-{a.ci_high:.3f})",
+                         "without ComBat": f"{b.macro_auc:.3f} ({b.ci_low:.3f}-{b.ci_high:.3f})",
+                         "difference": round(a.macro_auc - b.macro_auc, 3)})
+    return pd.DataFrame(rows)
 
 
 def selection_summary(selections: dict) -> pd.DataFrame:

@@ -670,7 +670,7 @@ def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int
     n_patients : int, optional
         Total number of patients; the paper's cohort by default.
     n_reader2 : int
-        Number of center-I vertebrae that get a second reader's mask (ICC studies use 30).
+        Number of center-I training vertebrae that get a second reader's mask (ICC studies use 30).
     n_jobs : int
         Worker processes (-1: all cores).
 
@@ -693,7 +693,8 @@ def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int
     for sub in ("images", "masks", "masks_reader2"):
         (tmp / sub).mkdir(parents=True)
     r2_rng = np.random.default_rng([seed, MODALITIES.index(modality), 2])
-    center1 = np.flatnonzero(table["center"].to_numpy() == "I")
+    # Reader 2 re-outlines training vertebrae only, so the ICC filter sees no held-out image.
+    center1 = np.flatnonzero((table["center"].to_numpy() == "I") & (table["cohort"].to_numpy() == "train"))
     chosen = set(r2_rng.choice(center1, size=min(n_reader2, len(center1)), replace=False).tolist())
     records = table.to_dict("records")
     jobs = (delayed(_make_case)(rec, seed, i, tmp, i in chosen) for i, rec in enumerate(records))

@@ -15,7 +15,15 @@ def _name(req: str) -> str:
 
 def _pyproject():
     data = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return data["dependencies"] + data["optional-dependencies"]["test"]
+    extras = data["optional-dependencies"]
+    return data["dependencies"] + [r for name in ("book", "dask", "test") for r in extras[name]
+                                   if not r.startswith("ovfkit[")]
+
+
+def test_the_library_needs_no_book_tool_chain():
+    data = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    core = {_name(r) for r in data["dependencies"]}
+    assert not core & {"papermill", "jupyter-book", "jupyter", "dask", "sphinxcontrib-bibtex"}, core
 
 
 def test_environment_yml_lists_the_same_requirements_as_pyproject():

@@ -3,7 +3,7 @@ import pandas as pd
 import pingouin as pg
 import pytest
 
-from ovfkit.reliability import ICC_FORMS, ICCFilter, feature_icc, icc
+from ovfkit.reliability import ICC_FORMS, ICCFilter, feature_icc, icc, training_icc
 
 from .conftest import FIXTURES
 
@@ -68,3 +68,16 @@ def test_icc_filter_on_an_array_uses_scikit_learns_default_names():
     f = ICCFilter(icc={"x0": 0.9, "x1": 0.2, "x2": 0.85}).fit(X)
     assert list(f.get_feature_names_out()) == ["x0", "x2"]
     assert f.transform(X).shape == (5, 2)
+
+
+def test_training_icc_ignores_held_out_vertebrae_outlined_twice():
+    """The ICC filter is a selection step: a held-out second outline, however discordant, changes nothing."""
+    rng = np.random.default_rng(4)
+    ids = [f"v{i}" for i in range(12)]
+    r1 = pd.DataFrame(rng.normal(size=(12, 3)), index=ids, columns=["a", "b", "c"])
+    r2 = r1 + rng.normal(scale=0.2, size=r1.shape)
+    cohort = pd.Series(["train"] * 9 + ["internal", "external", "prospective"], index=ids)
+    r2.iloc[9:] = -50.0  # discordant outlines on held-out vertebrae
+    got, used, ignored = training_icc(r1, r2, cohort)
+    pd.testing.assert_series_equal(got, feature_icc(r1.iloc[:9], r2.iloc[:9]))
+    assert list(used) == ids[:9] and list(ignored) == ids[9:]

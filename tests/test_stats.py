@@ -77,11 +77,20 @@ def test_identical_scores_give_z_zero_and_p_one():
 
 
 def test_cis_are_clipped_to_the_unit_interval():
-    y = np.array([0, 0, 0, 1, 1, 1])
-    auc, lo, hi = stats.auc_ci(y, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]))
-    assert auc == 1.0 and hi <= 1.0 and lo <= 1.0
-    r = stats.delong_test(y, np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]), np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1]))
-    assert -1.0 <= r.ci[0] <= r.ci[1] <= 1.0
+    """Cases whose Wald intervals (brute-force DeLong variance) cross the bounds: the crossing end sits on
+    the bound, the other end is the unclipped one."""
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    good = np.array([1.0, 2, 3, 5, 4, 6, 7, 8])  # one discordant pair: AUC 15/16
+    q = norm.ppf(0.975)
+    auc, cov = brute_force_delong(y, np.vstack([good, -good]))
+    se_auc, se_diff = np.sqrt(cov[0, 0]), np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    diff = auc[0] - auc[1]
+    assert auc[0] + q * se_auc > 1 and auc[1] - q * se_auc < 0 and diff + q * se_diff > 1  # the bounds are crossed
+    assert stats.auc_ci(y, good) == pytest.approx((auc[0], auc[0] - q * se_auc, 1.0), abs=1e-12)
+    assert stats.auc_ci(y, -good) == pytest.approx((auc[1], 0.0, auc[1] + q * se_auc), abs=1e-12)
+    assert stats.delong_test(y, good, -good).ci == pytest.approx((diff - q * se_diff, 1.0), abs=1e-12)
+    assert stats.delong_test(y, -good, good).ci == pytest.approx((-1.0, -diff + q * se_diff), abs=1e-12)
+    assert stats.auc_ci(y, np.arange(8.0)) == (1.0, 1.0, 1.0)  # perfect separation: zero variance
 
 
 @pytest.mark.parametrize("y, a, b, message", [
