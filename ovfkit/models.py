@@ -6,7 +6,8 @@ The nine classifiers of the papers, each with its grid and class weighting:
 name        estimator                                     class imbalance
 ==========  ============================================  =========================================
 LR          LogisticRegression (L2, lbfgs)                ``class_weight="balanced"``
-SVM         SVC (RBF), Platt-scaled probabilities         ``class_weight="balanced"``
+SVM         SVC (RBF), Platt-scaled on patient-grouped    ``class_weight="balanced"``
+            folds (:class:`PatientCalibrated`)
 KNN         KNeighborsClassifier                          none possible (a vote); distance weighting
 RF          RandomForestClassifier                        ``class_weight="balanced"``
 ExtraTrees  ExtraTreesClassifier                          ``class_weight="balanced"``
@@ -21,8 +22,8 @@ Grids (:func:`param_grid`) are small on purpose: a few hundred training patients
 settings apart, and each grid point costs a full inner cross-validation. ``profile="paper"`` widens them.
 
 Splits are always by patient: :class:`PatientKFold` looks up the patient of every row by the row's id
-(the DataFrame index), so it works at any depth of nesting (GridSearchCV inside cross_validate) without
-metadata routing.
+(the DataFrame index), so it works at any depth of nesting (GridSearchCV inside cross_validate, the SVM's
+calibration folds inside both) without metadata routing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.linear_model import LogisticRegression
@@ -119,17 +121,106 @@ class BalancedSampleWeight(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return self.estimator_.predict(X)
 
 
-def classifier(name: str, seed: int = 0):
-    """A fresh, unfitted classifier of the table above."""
+class PatientCalibrated(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+    """Probabilities by Platt scaling of ``estimator``'s decision function on patient-grouped folds.
+
+    Parameters
+    ----------
+    estimator : classifier with ``decision_function`` (the SVM's ``SVC``)
+    groups : Series
+        Patient of every vertebra, indexed by vertebra id (the index of the DataFrames to fit).
+    n_splits : int, default 5
+        Calibration folds (as many as libsvm's internal Platt scaling uses).
+    random_state : int, default 0
+        Seeds the assignment of patients to calibration folds.
+
+    Attributes
+    ----------
+    calibrated_ : CalibratedClassifierCV
+        The fitted calibration, one (copy of ``estimator``, sigmoids) pair per fold.
+    classes_ : ndarray, shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Present when ``fit`` saw a DataFrame with string column names.
+
+    Notes
+    -----
+    ``fit`` splits the rows it sees with :class:`PatientKFold` (``groups``, ``n_splits``,
+    ``random_state``) and hands those folds to
+    :class:`~sklearn.calibration.CalibratedClassifierCV` (``method="sigmoid"``, ``ensemble=True``): each
+    fold fits a copy of ``estimator`` on the other patients and one sigmoid per class (one-vs-rest) on
+    the decision values of its own patients; ``predict_proba`` averages the folds' normalized
+    probabilities. No patient has vertebrae on both sides of a calibration fold, unlike libsvm's internal
+    Platt scaling (``SVC(probability=True)``), whose folds split vertebrae.
+
+    The folds are passed as a list, not as the splitter, because CalibratedClassifierCV refuses a
+    splitter with more folds than the rarest class has vertebrae, and the nested training parts of the
+    60-patient ``quick`` cohorts hold as few as one vertebra of class 2. A class with fewer patients than
+    folds is absent from the calibrating part of some folds (their sigmoid for it is fitted on negatives
+    only), and a class with a single patient also from one fold's training part (that fold's copy gives
+    it probability 0).
+    """
+
+    def __init__(self, estimator=None, groups=None, n_splits: int = 5, random_state: int = 0):
+        self.estimator = estimator
+        self.groups = groups
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Fit the copies of ``estimator`` and their sigmoids on patient-grouped folds of ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame, shape (n, p), indexed by vertebra id
+        y : array-like, shape (n,)
+
+        Returns
+        -------
+        self
+        """
+        if self.estimator is None:
+            raise ValueError("PatientCalibrated needs estimator= (a classifier with decision_function)")
+        if self.groups is None:
+            raise ValueError("PatientCalibrated got groups=None: pass the patient of every vertebra, a Series "
+                             "indexed by vertebra id (e.g. classifier('SVM', seed, groups=manifest['patient_id']))")
+        folds = list(PatientKFold(self.groups, self.n_splits, self.random_state).split(X, y))
+        self.calibrated_ = CalibratedClassifierCV(self.estimator, method="sigmoid", cv=folds,
+                                                  ensemble=True).fit(X, y)
+        self.classes_ = self.calibrated_.classes_
+        self.n_features_in_ = self.calibrated_.n_features_in_
+        if hasattr(self.calibrated_, "feature_names_in_"):
+            self.feature_names_in_ = self.calibrated_.feature_names_in_
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "calibrated_")
+        return self.calibrated_.predict_proba(X)
+
+    def predict(self, X):
+        check_is_fitted(self, "calibrated_")
+        return self.calibrated_.predict(X)
+
+
+def classifier(name: str, seed: int = 0, groups: pd.Series | None = None):
+    """A fresh, unfitted classifier of the table above.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODEL_NAMES`.
+    seed : int, default 0
+        Random state of the classifiers that draw random numbers (for the SVM: its calibration folds).
+    groups : Series, optional
+        Patient of every vertebra, indexed by vertebra id. The SVM needs it to be fitted (its calibration
+        folds keep a patient's vertebrae together); the other classifiers do not use it.
+    """
     if name not in MODEL_NAMES:
         raise ValueError(f"classifier {name!r} is not one of {', '.join(MODEL_NAMES)}")
     if name == "LR":
         return LogisticRegression(max_iter=5000, class_weight="balanced")
     if name == "SVM":
-        # Platt scaling by internal 5-fold CV. scikit-learn 1.9 deprecates probability=True in favour of
-        # CalibratedClassifierCV(SVC(), ensemble=False), which refuses folds with fewer than cv cases of a
-        # class (the small test cohorts); the deprecation warning is silenced in ovfkit.study.
-        return SVC(kernel="rbf", probability=True, class_weight="balanced", random_state=seed)
+        return PatientCalibrated(SVC(kernel="rbf", class_weight="balanced"), groups=groups, random_state=seed)
     if name == "KNN":
         return KNeighborsClassifier(weights="distance")
     if name == "RF":
@@ -155,7 +246,8 @@ def param_grid(name: str, profile: str = "default") -> dict:
     wide = profile == "paper"
     grids = {
         "LR": {"C": [0.01, 0.1, 1.0, 10.0] if wide else [0.03, 0.3, 3.0]},
-        "SVM": {"C": [0.1, 1.0, 10.0] if wide else [0.3, 3.0], "gamma": ["scale", 0.01] if wide else ["scale"]},
+        "SVM": {"estimator__C": [0.1, 1.0, 10.0] if wide else [0.3, 3.0],
+                "estimator__gamma": ["scale", 0.01] if wide else ["scale"]},
         "KNN": {"n_neighbors": [5, 11, 21, 41] if wide else [3, 7] if profile == "quick" else [9, 25]},
         "RF": {"max_depth": [3, 6, None] if wide else [4, None], "min_samples_leaf": [1, 5] if wide else [3]},
         "ExtraTrees": {"max_depth": [3, 6, None] if wide else [4, None], "min_samples_leaf": [1, 5] if wide else [3]},

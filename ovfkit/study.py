@@ -248,13 +248,12 @@ def model_comparison(features: Features, settings: Settings, cache_dir, progress
     """Nine classifiers x early fusion per backbone: nested CV on training, refit, held-out predictions.
 
     The MLP stops after 500 adam epochs whether or not its loss has settled; scikit-learn's
-    ConvergenceWarning for that, and its deprecation notice for ``SVC(probability=True)``, are silenced
-    here (both choices are documented in :mod:`ovfkit.models`).
+    ConvergenceWarning for that is silenced here (documented in :mod:`ovfkit.models`). The SVM is
+    calibrated on patient-grouped folds (:class:`ovfkit.models.PatientCalibrated`), so it needs the groups.
     """
     def compute():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            warnings.filterwarnings("ignore", message=".*probability.*parameter was deprecated", category=FutureWarning)
             return _models()
 
     def _models():
@@ -269,7 +268,7 @@ def model_comparison(features: Features, settings: Settings, cache_dir, progress
             t0 = time.perf_counter()
             variant = f"early {b}"
             Xv = X[features.columns([fusion.RADIOMICS, b])]
-            pipe = fusion.early_fusion([fusion.RADIOMICS, b], Xv, models.classifier(name, settings.seed),
+            pipe = fusion.early_fusion([fusion.RADIOMICS, b], Xv, models.classifier(name, settings.seed, ctx.groups),
                                        ctx, st, memory=mem)
             search = models.tuned(pipe, models.param_grid(name, settings.grid), inner)
             oof, outer_params, final = models.nested_cv(search, Xv, y, outer, n_jobs=-1)

@@ -1,13 +1,18 @@
 """Classifiers, fusion pipelines and the leakage guarantees of nested cross-validation."""
 
+import dataclasses
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_predict
+from sklearn.model_selection import ParameterGrid, PredefinedSplit, check_cv, cross_val_predict
 
 from ovfkit import fusion, metrics, models, study
+from ovfkit.settings import settings as run_settings
 
 
 def _cohort(n=240, p_rad=40, p_deep=60, signal=1.0, seed=0):
@@ -79,26 +84,100 @@ def test_permuted_training_labels_give_chance_on_held_out_rows():
     assert abs(metrics.macro_auc(y_s.loc[test], null) - 0.5) < 0.12
 
 
-def test_held_out_rows_do_not_change_the_fitted_selection():
-    """Fitting on the training rows gives the same selected features whatever the held-out rows hold."""
-    X, y, manifest, icc = _cohort(seed=7)
-    train = manifest.index[manifest["cohort"] == "train"]
-    a = _pipeline(X, manifest, icc).fit(X.loc[train], y[: len(train)])
-    X2 = X.copy()
-    X2.loc[X2.index.difference(train)] = 1e6  # poison every held-out value
-    b = _pipeline(X2, manifest, icc).fit(X2.loc[train], y[: len(train)])
+def test_held_out_cohorts_poisoned_leave_every_training_result_bitwise_unchanged(tmp_path):
+    """The study is handed the whole table and must fit on the training cohort only: with every held-out
+    row poisoned (features 1e6, every label changed), the nested-CV out-of-fold predictions, the tuned
+    parameters, the final model's selected features and its predictions on training rows are identical."""
+    X, y, manifest, icc = _cohort(n=120, p_rad=20, p_deep=20, seed=7)
+    settings = dataclasses.replace(run_settings("quick", "xray", seed=0), classifiers=("LR",))
+    held = manifest.index[manifest["cohort"] != "train"]
+    X_bad, m_bad = X.copy(), manifest.copy()
+    X_bad.loc[held] = 1e6
+    m_bad.loc[held, "astlof_class"] = (m_bad.loc[held, "astlof_class"] + 1) % 3
+    runs = [study.model_comparison(study.Features(x, icc, ["netA"], m), settings, tmp_path / name, progress=False)
+            for x, m, name in ((X, manifest, "clean"), (X_bad, m_bad, "poisoned"))]
+    clean, poisoned = [r.predictions[r.predictions["cohort"] == "train"].reset_index(drop=True) for r in runs]
+    assert len(clean) == (manifest["cohort"] == "train").sum()
+    pd.testing.assert_frame_equal(clean, poisoned, check_exact=True)
+    key = ("early netA", "LR")
+    assert runs[0].chosen[key] == runs[1].chosen[key]
+    a, b = runs[0].fitted[key], runs[1].fitted[key]
     assert list(a[:-1].get_feature_names_out()) == list(b[:-1].get_feature_names_out())
+    train = manifest.index[manifest["cohort"] == "train"]
+    np.testing.assert_array_equal(a.predict_proba(X.loc[train]), b.predict_proba(X.loc[train]))
+
+
+def test_out_of_fold_predictions_ignore_the_labels_of_their_own_outer_fold():
+    """nested_cv predicts each outer fold with a search fitted without it: changing every label of one
+    fold leaves that fold's out-of-fold probabilities bitwise unchanged (the other folds' may change)."""
+    X, y, manifest, icc = _cohort(n=120, p_rad=12, p_deep=12, seed=8)
+    patient_no = manifest["patient_id"].str[1:].astype(int).to_numpy()
+    outer = PredefinedSplit(patient_no % 3)  # by patient and blind to the labels, so poisoning keeps the folds
+    fold = patient_no % 3 == 0
+    y_bad = np.where(fold, (y + 1) % 3, y)
+    search = models.tuned(_pipeline(X, manifest, icc), {"clf__C": [0.1, 1.0]},
+                          models.PatientKFold(manifest["patient_id"], 3))
+    clean, _, _ = models.nested_cv(search, X, y, outer)
+    poisoned, _, _ = models.nested_cv(search, X, y_bad, outer)
+    pd.testing.assert_frame_equal(clean[fold], poisoned[fold], check_exact=True)
+    assert not np.array_equal(clean[~fold].to_numpy(), poisoned[~fold].to_numpy())  # the poison did reach fits
 
 
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
 def test_every_classifier_fits_in_the_fusion_pipeline_and_tunes_its_grid(name):
     X, y, manifest, icc = _cohort(n=160, seed=1)
-    search = models.tuned(_pipeline(X, manifest, icc, models.classifier(name, 0)), models.param_grid(name),
-                          models.PatientKFold(manifest["patient_id"], 3))
+    search = models.tuned(_pipeline(X, manifest, icc, models.classifier(name, 0, manifest["patient_id"])),
+                          models.param_grid(name), models.PatientKFold(manifest["patient_id"], 3))
     search.fit(X, y)
     proba = search.predict_proba(X)
     assert proba.shape == (160, 3) and np.allclose(proba.sum(axis=1), 1)
     assert set(search.best_params_) == set(models.param_grid(name))
+
+
+def test_svm_calibration_folds_never_split_a_patient_at_any_depth_of_nested_cv(monkeypatch):
+    """Every SVM fit inside nested_cv (inner folds, outer folds, refits) calibrates on folds of exactly the
+    rows it was handed, and no fold has a patient's vertebrae on both sides. Recorded where
+    CalibratedClassifierCV receives its folds, whatever splitter produced them."""
+    calibrations = []
+
+    class Recording(CalibratedClassifierCV):
+        def fit(self, X, y, **params):
+            calibrations.append((X.index, list(check_cv(self.cv, y, classifier=True).split(X, y))))
+            return super().fit(X, y, **params)
+
+    monkeypatch.setattr(models, "CalibratedClassifierCV", Recording)
+    X, y, manifest, icc = _cohort(n=120, p_rad=12, p_deep=12, seed=6)
+    patient = manifest["patient_id"]
+    grid = models.param_grid("SVM")
+    search = models.tuned(_pipeline(X, manifest, icc, models.classifier("SVM", 0, patient)), grid,
+                          models.PatientKFold(patient, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecated SVC(probability=...) is left
+        oof, _, _ = models.nested_cv(search, X, y, models.PatientKFold(patient, 3, 1))
+    assert np.allclose(oof.sum(axis=1), 1)
+    assert len(calibrations) == (3 + 1) * (3 * len(ParameterGrid(grid)) + 1)  # every fit of every search
+    assert {len(rows) for rows, _ in calibrations} >= {len(X)}  # the final refit's rows among the subsets
+    for rows, folds in calibrations:
+        assert rows.isin(X.index).all() and rows.is_unique
+        assert len(folds) == 5
+        np.testing.assert_array_equal(np.sort(np.concatenate([test for _, test in folds])), np.arange(len(rows)))
+        for train, test in folds:
+            assert not set(patient[rows[train]]) & set(patient[rows[test]])
+
+
+def test_svm_fits_when_a_class_has_a_single_patient_and_refuses_missing_groups():
+    """The quick cohorts' nested training parts can hold one patient of class 2; the SVM still gives
+    probabilities, and without groups it says what to pass."""
+    X, y, manifest, _ = _cohort(n=60, seed=9)
+    Z = X.iloc[:, :6]
+    y = np.where(y == 2, 1, y)
+    y[[10, 11]] = 2  # patient p5's two vertebrae
+    svm = models.classifier("SVM", 0, manifest["patient_id"]).fit(Z, y)
+    proba = svm.predict_proba(Z)
+    assert proba.shape == (60, 3) and np.allclose(proba.sum(axis=1), 1) and (proba[:, 2] > 0).all()
+    assert list(svm.classes_) == [0, 1, 2] and list(svm.feature_names_in_) == list(Z.columns)
+    with pytest.raises(ValueError, match="groups=None: pass the patient of every vertebra"):
+        models.classifier("SVM", 0).fit(Z, y)
 
 
 def test_balanced_sample_weight_equals_fitting_with_balanced_weights():
@@ -114,8 +193,12 @@ def test_balanced_sample_weight_equals_fitting_with_balanced_weights():
 def test_late_fusion_stacks_one_model_per_source():
     X, y, manifest, icc = _cohort(n=200, seed=4)
     ctx = fusion.Context.from_manifest(manifest, icc)
-    model = fusion.late_fusion([fusion.RADIOMICS, "netA"], X, ctx, SETTINGS, cv_splits=3).fit(X, y)
-    assert [name for name, _ in model.estimators] == [fusion.RADIOMICS, "netA"]
+    sources = [fusion.RADIOMICS, "netA"]
+    model = fusion.late_fusion(sources, X, ctx, SETTINGS, cv_splits=3).fit(X, y)
+    assert [name for name, _ in model.estimators] == sources
+    for source, base in zip(sources, model.estimators_):  # each fitted base model prepares its own source only
+        assert {fusion.source_of(f) for f in base.named_steps["prepare"].get_feature_names_out()} == {source}
+    assert model.final_estimator_.n_features_in_ == len(sources) * 3  # three class probabilities per source
     assert metrics.macro_auc(y, model.predict_proba(X)) > 0.8
 
 
@@ -139,17 +222,23 @@ def test_feature_table_refuses_a_backbone_name_that_breaks_the_naming():
 
 
 def test_best_model_is_chosen_on_training_rows_only():
+    """RF beats LR on the training cohort, LR is perfect on every held-out cohort: RF must be chosen. A
+    rule that consulted any held-out cohort, or fell back to the tie-break order (LR first), picks LR."""
     rng = np.random.default_rng(0)
     y = np.tile([0, 1, 2], 20)
-    good = np.eye(3)[y] * 0.7 + 0.1
-    rows = []
-    for model, train_p, test_p in (("LR", good, np.full((60, 3), 1 / 3)), ("RF", np.full((60, 3), 1 / 3), good)):
-        for cohort, p in (("train", train_p), ("external", test_p)):
-            noisy = p + rng.uniform(0, 1e-3, p.shape)
-            rows.append(pd.DataFrame(noisy / noisy.sum(axis=1, keepdims=True), columns=["p0", "p1", "p2"]).assign(
-                y=y, patient_id=np.arange(60), cohort=cohort, variant="early x", model=model))
+
+    def proba(signal):
+        p = signal * np.eye(3)[y] + rng.uniform(0, 1, (len(y), 3))
+        return pd.DataFrame(p / p.sum(axis=1, keepdims=True), columns=["p0", "p1", "p2"])
+
+    rows = [proba(signal).assign(y=y, patient_id=np.arange(60), cohort=cohort, variant="early x", model=model)
+            for cohort in ("train", "internal", "external", "prospective")
+            for model, signal in ({"LR": 0.0, "RF": 0.4} if cohort == "train" else {"LR": 5.0, "RF": 0.0}).items()]
     result = study.ModelResult(pd.concat(rows, ignore_index=True), {}, {}, {})
-    assert result.best("early x") == "LR"  # although RF is better on the external cohort
+    train = result.predictions[result.predictions["cohort"] == "train"]
+    auc = {m: metrics.macro_auc(g["y"], g[["p0", "p1", "p2"]]) for m, g in train.groupby("model")}
+    assert auc["RF"] > auc["LR"] + 0.05
+    assert result.best("early x") == "RF"
 
 
 def test_paper_results_hold_both_papers_headlines():
