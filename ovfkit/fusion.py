@@ -10,7 +10,10 @@ columns are named ``<backbone>/<column>`` (:func:`feature_table`). A variant pic
 * **late fusion** (stacking): one pipeline per source, each ending in a logistic regression, and a
   logistic regression on their out-of-fold class probabilities (patient-grouped folds).
 
-Every data-dependent step is inside the pipeline, so cross-validation refits all of them in every fold.
+Every data-dependent step is inside the pipeline, so cross-validation refits it in every fold, with two
+stated exceptions: :class:`~ovfkit.reliability.ICCFilter` looks up an ICC measured once on the training
+vertebrae outlined twice, and :class:`~ovfkit.harmonize.ComBat` estimates an unseen center's batch effect
+from that center's own rows when it transforms them (``FusionSettings(combat=False)`` leaves it out).
 """
 
 from __future__ import annotations

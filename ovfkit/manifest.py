@@ -18,7 +18,9 @@ import pandas as pd
 
 from ovfkit import astlof
 
+#: Cohort roles, the one place they are named: ``train`` is the only cohort any step is fitted or tuned on.
 COHORTS = ("train", "internal", "external", "prospective")
+HELD_OUT = COHORTS[1:]
 MODALITIES = ("xray", "ct")
 ACUITY = ("acute", "chronic")
 SEXES = ("F", "M")

@@ -20,6 +20,8 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix as _sk_confusion
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from ovfkit.manifest import HELD_OUT
+
 CLASSES = (0, 1, 2)
 
 
@@ -307,7 +309,7 @@ def calibration_table(y_true, proba, classes=CLASSES, n_bins: int = 5) -> pd.Dat
     return pd.concat(rows, ignore_index=True)
 
 
-def auc_by_cohort(model, X: pd.DataFrame, manifest: pd.DataFrame, cohorts=("internal", "external", "prospective"),
+def auc_by_cohort(model, X: pd.DataFrame, manifest: pd.DataFrame, cohorts=HELD_OUT,
                   *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Macro AUC (95% patient-bootstrap CI) of a fitted classifier on each held-out cohort."""
     rows = []

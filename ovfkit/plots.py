@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ovfkit.atomic import atomic_output
-from ovfkit.manifest import write_csv_atomic
+from ovfkit.manifest import COHORTS, write_csv_atomic
 
 CLASS_COLORS = {0: "#4C72B0", 1: "#DD8452", 2: "#C44E52"}
 
@@ -435,7 +435,7 @@ def auc_heatmap(scores: pd.DataFrame):
     import seaborn as sns
 
     est = scores.pivot(index="model", columns="cohort", values="macro_auc")
-    cols = [c for c in ("train", "internal", "external", "prospective") if c in est.columns]
+    cols = [c for c in COHORTS if c in est.columns]
     est = est.reindex(index=list(dict.fromkeys(scores["model"])), columns=cols)
     text = scores.assign(label=scores.apply(lambda r: f"{r.macro_auc:.3f}\n({r.ci_low:.2f}-{r.ci_high:.2f})", axis=1)
                          ).pivot(index="model", columns="cohort", values="label").reindex_like(est)

@@ -29,7 +29,7 @@ import yaml
 
 from ovfkit import provenance, synth
 from ovfkit.atomic import atomic_output
-from ovfkit.manifest import load_manifest
+from ovfkit.manifest import HELD_OUT, load_manifest
 from ovfkit.settings import PROFILES, settings
 
 REPO_ROOT = provenance.REPO_ROOT
@@ -261,7 +261,7 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS) -> None:
         fus = _read_figure_csv(build_dir, m, "fusion_auc")
         if len(fus):
             fus = fus.pivot(index="variant", columns="cohort", values="macro_auc")
-            fus = fus[[c for c in ("internal", "external", "prospective") if c in fus.columns]].reset_index()
+            fus = fus[[c for c in HELD_OUT if c in fus.columns]].reset_index()
         lines += [_md_table(fus), ""]
     _write_if_changed(src / "results.md", "\n".join(lines).encode())
 

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 
 from ovfkit.deep.recipe import Recipe
 from ovfkit.fusion import FusionSettings
+from ovfkit.manifest import COHORTS, HELD_OUT  # noqa: F401 - the cohort roles, re-exported with the settings
 from ovfkit.models import MODEL_NAMES
 
-#: Cohort roles: ``train`` is the only cohort any step is fitted or tuned on.
-COHORTS = ("train", "internal", "external", "prospective")
-HELD_OUT = COHORTS[1:]
 PROFILES = ("quick", "default", "paper")
 
 

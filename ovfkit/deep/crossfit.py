@@ -243,7 +243,7 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
             model, hist, path = _network(run_root, name, backbone, weights, recipe, inputs, labels.loc[fit_rows],
                                          groups, n_classes, cache_dir, progress)
             histories.append(hist)
-            paths.append(str(path))
+            paths.append(str(path.relative_to(run_root)))
             rows = own_rows.append(shared)
             f = predict(model, np.stack(inputs.loc[rows].to_numpy()), recipe.scaling, features=True)
             parts.append(pd.DataFrame(f[: len(own_rows)], index=own_rows))
@@ -263,5 +263,5 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
             table.to_parquet(tmp)
     return DeepResult(pd.read_parquet(feats_path), pd.read_csv(hist_path), folds, pd.read_csv(agree_path),
                       backbone, wkey, recipe, label, training_rows,
-                      [Path(p) for p in json.loads(paths_path.read_text(encoding="utf-8"))], inputs,
+                      [run_root / p for p in json.loads(paths_path.read_text(encoding="utf-8"))], inputs,
                       time.perf_counter() - t0)
