@@ -114,6 +114,11 @@ class Backbone(str, Enum):
     proxy_medical = "proxy-medical"
 
 
+class TaskName(str, Enum):
+    astlof = "astlof"
+    acuity = "acuity"
+
+
 class TrainingRows(str, Enum):
     cross_fitted = "cross-fitted"
     in_sample = "in-sample"
@@ -182,7 +187,8 @@ def features_deep(
     profile: ProfileName = typer.Option(ProfileName.default, help="quick, default (CPU budget) or paper (full recipe)."),
     seed: int = typer.Option(42, help="Seed of fine-tuning (deterministic on CPU)."),
     cache_dir: Path = typer.Option(Path("build/cache/deep"), help="Inputs, proxy backbones, checkpoints, features."),
-    label: str = typer.Option("astlof_class", help="Manifest column with the task's class codes 0..C-1."),
+    task: TaskName = typer.Option(TaskName.astlof, help="The label the networks learn: astlof (three ASTLOF "
+                                                         "classes) or acuity (acute vs chronic)."),
     training_rows: TrainingRows = typer.Option(
         TrainingRows.cross_fitted, help="cross-fitted: each training vertebra's features come from a network that "
                                         "never saw its label. in-sample: LEAKY, one network for all rows; only "
@@ -195,7 +201,7 @@ def features_deep(
     m, modalities = _load_for_features(manifest, "deep")
     try:
         recipe = settings(profile.value, modalities[0], seed).deep
-        result = deep.deep_features(m, backbone.value, recipe, weights=weights, cache_dir=cache_dir, label=label,
+        result = deep.deep_features(m, backbone.value, recipe, weights=weights, cache_dir=cache_dir, task=task.value,
                                     training_rows=training_rows.value)
     except ValueError as exc:
         _fail([f"ovfkit features deep: {exc}"])

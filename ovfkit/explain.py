@@ -42,13 +42,18 @@ PAPER_FEATURES = {
 
 @dataclass
 class Explanation:
-    """SHAP values of the explained cases: ``values[i, j, k]`` for case i, feature j, class k."""
+    """SHAP values of the explained cases: ``values[i, j, c]`` for case i, feature j, output c.
 
-    values: np.ndarray  # (n_cases, n_features, n_classes)
-    base_values: np.ndarray  # (n_cases, n_classes)
+    The outputs are the classes in :attr:`classes`: every class of a three-class model, and the positive
+    class alone (code 1) of a binary one, whose class-0 output is the mirror image.
+    """
+
+    values: np.ndarray  # (n_cases, n_features, n_outputs)
+    base_values: np.ndarray  # (n_cases, n_outputs)
     data: pd.DataFrame  # the explained cases in the classifier's feature space
     explainer: str
     output: str
+    classes: tuple = (0, 1, 2)  # the class code of each output
 
     @property
     def features(self) -> list:
@@ -58,7 +63,10 @@ class Explanation:
         """A ``shap.Explanation`` of class ``k`` for shap's own plots."""
         import shap
 
-        return shap.Explanation(values=self.values[:, :, k], base_values=self.base_values[:, k],
+        if k not in self.classes:
+            raise ValueError(f"class {k} is not explained here; the outputs are classes {list(self.classes)}")
+        j = self.classes.index(k)
+        return shap.Explanation(values=self.values[:, :, j], base_values=self.base_values[:, j],
                                 data=self.data.to_numpy(), feature_names=self.features)
 
 
@@ -109,16 +117,19 @@ def explain(pipeline, X_background: pd.DataFrame, X_explain: pd.DataFrame, *, se
         base = np.tile(np.asarray(explainer.expected_value), (len(Z), 1))
         kind, output = "KernelExplainer", "probability"
     values = np.asarray(values)
-    if values.ndim == 2:  # a single output: binary models
-        values = values[:, :, None]
     base = np.asarray(base).reshape(len(Z), -1)
-    return Explanation(values, base, Z.reset_index(drop=True), kind, output)
+    if values.ndim == 2:  # a single output (binary LR, XGBoost, LightGBM): the positive class's margin
+        values = values[:, :, None]
+    elif values.shape[2] == 2:  # a binary model explained per class: keep the positive class
+        values, base = values[:, :, 1:], base[:, 1:]
+    classes = (1,) if values.shape[2] == 1 else tuple(range(values.shape[2]))
+    return Explanation(values, base, Z.reset_index(drop=True), kind, output, classes)
 
 
 def importance(expl: Explanation) -> pd.DataFrame:
     """Mean absolute SHAP value per feature and class, with the feature's family; sorted by the total."""
     mean_abs = np.abs(expl.values).mean(axis=0)  # (features, classes)
-    table = pd.DataFrame(mean_abs, index=expl.features, columns=[f"class {k}" for k in range(mean_abs.shape[1])])
+    table = pd.DataFrame(mean_abs, index=expl.features, columns=[f"class {k}" for k in expl.classes])
     table["all classes"] = table.sum(axis=1)
     table["family"] = [family_of(f) for f in expl.features]
     return table.sort_values("all classes", ascending=False)

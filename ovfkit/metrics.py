@@ -1,7 +1,12 @@
-"""Classification metrics for the three ASTLOF classes, with patient-level bootstrap confidence intervals.
+"""Classification metrics of a task's classes, with patient-level bootstrap confidence intervals.
 
-Every metric is one-vs-rest per class (class k positive, the other two negative) plus macro and micro
-averages, as the papers report them. Predicted labels are the class of highest probability.
+Three or more classes (ASTLOF): every metric is one-vs-rest per class (class k positive, the others
+negative) plus macro and micro averages, as the papers report them; predicted labels are the class of
+highest probability. Two classes (acute vs chronic): the AUC of the positive class's probability
+(``auc``), and sensitivity, specificity, PPV, NPV and F1 of calling a case positive when its probability
+is at least ``threshold`` (0.5 unless stated); the Brier score is the binary one (mean squared error of
+the positive probability). The headline discrimination of a task is :func:`auc_score` (``macro_auc`` or
+``auc``, :func:`headline`).
 
 The bootstrap resamples **patients** with replacement (vertebrae of one patient are correlated) and is
 vectorized: a resample is a vector of integer weights (how often each vertebra was drawn), and each
@@ -21,11 +26,13 @@ from sklearn.metrics import confusion_matrix as _sk_confusion
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from ovfkit.manifest import HELD_OUT
+from ovfkit.task import get_task
 
 CLASSES = (0, 1, 2)
 
 
-def _check(y_true, proba, classes=CLASSES):
+def check_proba(y_true, proba, classes=CLASSES):
+    """``(y, proba)`` as arrays; ``ValueError`` naming the problem if the shapes or labels do not fit ``classes``."""
     y = np.asarray(y_true)
     p = np.asarray(proba, dtype=float)
     if p.ndim != 2 or p.shape[1] != len(classes):
@@ -38,6 +45,33 @@ def _check(y_true, proba, classes=CLASSES):
     return y, p
 
 
+def headline(classes=CLASSES) -> str:
+    """Name of a task's headline discrimination metric: ``"auc"`` for two classes, else ``"macro_auc"``."""
+    return "auc" if len(classes) == 2 else "macro_auc"
+
+
+def predicted(proba, classes=CLASSES, threshold: float = 0.5) -> np.ndarray:
+    """Predicted class of each row: the positive class at ``threshold`` (two classes) or the most probable."""
+    p = np.asarray(proba, dtype=float)
+    if len(classes) == 2:
+        return np.where(p[:, 1] >= threshold, classes[1], classes[0])
+    return np.asarray(classes)[p.argmax(axis=1)]
+
+
+def auc_score(y_true, proba, classes=CLASSES) -> float:
+    """The task's headline AUC: of the positive class (two classes) or one-vs-rest macro (more).
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (n,)
+    proba : array-like of float, shape (n, n_classes)
+    """
+    y, p = check_proba(y_true, proba, classes)
+    if len(classes) == 2:
+        return float(roc_auc_score(y == classes[1], p[:, 1]))
+    return macro_auc(y, p, classes)
+
+
 def macro_auc(y_true, proba, classes=CLASSES) -> float:
     """One-vs-rest macro-averaged ROC AUC.
 
@@ -47,12 +81,21 @@ def macro_auc(y_true, proba, classes=CLASSES) -> float:
     proba : array-like of float, shape (n, n_classes)
         Predicted probabilities, columns in the order of ``classes``.
     """
-    y, p = _check(y_true, proba, classes)
+    y, p = check_proba(y_true, proba, classes)
     return float(roc_auc_score(y, p, multi_class="ovr", average="macro", labels=list(classes)))
 
 
-def _patient_blocks(groups, n_boot: int, seed: int, block: int):
-    """(patient index of every case, generator of (b, n_patients) int32 draw counts)."""
+def patient_blocks(groups, n_boot: int, seed: int, block: int = 250):
+    """Patient-level bootstrap resamples as per-patient draw counts, ``block`` resamples at a time.
+
+    Returns
+    -------
+    index : ndarray of int, shape (n,)
+        The column of the counts that holds case ``i``'s patient.
+    blocks : generator of ndarray of int32, shape (<= block, n_patients)
+        How often each patient was drawn in each resample (as many draws as patients); use with
+        :func:`weighted_auc`'s ``index`` to score without expanding to cases.
+    """
     _, inv = np.unique(np.asarray(groups), return_inverse=True)
     n_pat = int(inv.max()) + 1
 
@@ -84,7 +127,7 @@ def weight_blocks(groups, n_boot: int, seed: int = 0, block: int = 250):
         ``W[b, i]``: how often case ``i``'s patient was drawn in resample ``b`` (as many patients are drawn
         as there are). The blocks concatenate to :func:`bootstrap_weights` with the same seed.
     """
-    inv, blocks = _patient_blocks(groups, n_boot, seed, block)
+    inv, blocks = patient_blocks(groups, n_boot, seed, block)
     for counts in blocks:
         yield np.take(counts, inv, axis=1)
 
@@ -134,7 +177,12 @@ def weighted_auc(positive, score, W, index=None) -> np.ndarray:
 
 
 def _auc_block(y, p, W, classes, micro: bool = True, index=None):
-    """Per-class, macro (and micro) AUC for a block of resamples: dict name -> (B,) array."""
+    """Per-class, macro (and micro) AUC for a block of resamples: dict name -> (B,) array.
+
+    Two classes: ``auc``, the positive class's AUC, only (class 0's one-vs-rest AUC is the same number).
+    """
+    if len(classes) == 2:
+        return {"auc": weighted_auc(y == classes[1], p[:, 1], W, index)}
     out = {f"auc_class_{k}": weighted_auc(y == k, p[:, j], W, index) for j, k in enumerate(classes)}
     per_class = np.column_stack([out[f"auc_class_{k}"] for k in classes])
     out["macro_auc"] = per_class.mean(axis=1)  # NaN if any class is absent from the resample
@@ -146,13 +194,17 @@ def _auc_block(y, p, W, classes, micro: bool = True, index=None):
 
 
 def _count_block(y, pred, W, classes):
-    """Threshold metrics (predicted class = highest probability) for a block of weights."""
+    """Threshold metrics (of :func:`predicted`'s classes) for a block of weights.
+
+    Two classes: ``sensitivity``, ``specificity``, ``ppv``, ``npv``, ``f1`` of the positive class.
+    """
     W = W.astype(float)
     total = W.sum(axis=1)
     out = {"accuracy": W @ (y == pred).astype(float) / total}
     f1s = []
+    binary = len(classes) == 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        for k in classes:
+        for k in classes[1:] if binary else classes:
             t, q = (y == k), (pred == k)
             tp, fp = W @ (t & q), W @ (~t & q)
             fn, tn = W @ (t & ~q), W @ (~t & ~q)
@@ -162,21 +214,24 @@ def _count_block(y, pred, W, classes):
             out[f"npv_class_{k}"] = tn / (tn + fn)
             out[f"f1_class_{k}"] = 2 * tp / (2 * tp + fp + fn)
             f1s.append(out[f"f1_class_{k}"])
+    if binary:
+        return {name.replace(f"_class_{classes[1]}", ""): v for name, v in out.items()}
     out["macro_f1"] = np.mean(f1s, axis=0)
     return out
 
 
-def point_metrics(y_true, proba, classes=CLASSES) -> pd.Series:
+def point_metrics(y_true, proba, classes=CLASSES, threshold: float = 0.5) -> pd.Series:
     """Every metric of :func:`bootstrap_metrics` on the data as it is (no resampling).
 
     Returns
     -------
-    Series: per-class and macro/micro AUC, accuracy, and per-class sensitivity, specificity, PPV, NPV, F1,
-    macro F1, multi-class Brier score.
+    Series. More than two classes: per-class and macro/micro AUC, accuracy, and per-class sensitivity,
+    specificity, PPV, NPV, F1, macro F1, multi-class Brier score. Two classes: AUC, accuracy, sensitivity,
+    specificity, PPV, NPV and F1 at ``threshold``, binary Brier score.
     """
-    y, p = _check(y_true, proba, classes)
+    y, p = check_proba(y_true, proba, classes)
     W = np.ones((1, len(y)), dtype=np.int64)
-    pred = np.asarray(classes)[p.argmax(axis=1)]
+    pred = predicted(p, classes, threshold)
     vals = {**_auc_block(y, p, W, classes), **_count_block(y, pred, W, classes)}
     s = pd.Series({k: float(v[0]) for k, v in vals.items()})
     s["brier"] = brier_score(y, p, classes)
@@ -184,7 +239,7 @@ def point_metrics(y_true, proba, classes=CLASSES) -> pd.Series:
 
 
 def bootstrap_metrics(y_true, proba, groups, *, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
-                      classes=CLASSES, block: int = 250) -> pd.DataFrame:
+                      classes=CLASSES, threshold: float = 0.5, block: int = 250) -> pd.DataFrame:
     """Point estimates and percentile patient-bootstrap CIs of every metric, vectorized.
 
     Parameters
@@ -197,6 +252,10 @@ def bootstrap_metrics(y_true, proba, groups, *, n_boot: int = 1000, alpha: float
     alpha : float, default 0.05
         1 - confidence level.
     seed : int
+    classes : tuple of int
+        The task's class codes, in the order of ``proba``'s columns.
+    threshold : float
+        Two classes: a case is called positive when its probability is at least this.
     block : int
         Resamples computed at once (memory: about ``block * n * 8`` bytes per array).
 
@@ -205,13 +264,13 @@ def bootstrap_metrics(y_true, proba, groups, *, n_boot: int = 1000, alpha: float
     DataFrame indexed by metric: ``estimate``, ``ci_low``, ``ci_high``, ``n_valid`` (resamples with a
     defined value).
     """
-    y, p = _check(y_true, proba, classes)
+    y, p = check_proba(y_true, proba, classes)
     if len(np.asarray(groups)) != len(y):
         raise ValueError(f"groups has {len(np.asarray(groups))} values for {len(y)} cases; give each case's patient")
-    pred = np.asarray(classes)[p.argmax(axis=1)]
+    pred = predicted(p, classes, threshold)
     parts = [{**_auc_block(y, p, Wb, classes), **_count_block(y, pred, Wb, classes)}
              for Wb in weight_blocks(groups, n_boot, seed, block)]
-    est = point_metrics(y, p, classes)
+    est = point_metrics(y, p, classes, threshold)
     rows = {}
     for name in parts[0]:
         v = np.concatenate([part[name] for part in parts])
@@ -222,44 +281,49 @@ def bootstrap_metrics(y_true, proba, groups, *, n_boot: int = 1000, alpha: float
     return pd.DataFrame(rows).T.astype({"n_valid": int})
 
 
-def bootstrap_macro_auc(y_true, proba, groups, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
-    """Macro AUC of each patient-bootstrap resample, shape (n_boot,); NaN where a class is absent.
+def bootstrap_auc(y_true, proba, groups, *, n_boot: int = 1000, seed: int = 0, classes=CLASSES) -> np.ndarray:
+    """The headline AUC (:func:`auc_score`) of each patient-bootstrap resample, shape (n_boot,).
 
-    The resamples depend only on ``groups``, ``n_boot`` and ``seed``: two models scored with the same
-    arguments are scored on the same resamples (a paired bootstrap).
+    NaN where a class is absent from the resample. The resamples depend only on ``groups``, ``n_boot``
+    and ``seed``: two models scored with the same arguments are scored on the same resamples (a paired
+    bootstrap).
     """
-    y, p = _check(y_true, proba)
-    inv, blocks = _patient_blocks(groups, n_boot, seed, 250)
-    return np.concatenate([_auc_block(y, p, counts, CLASSES, micro=False, index=inv)["macro_auc"]
+    y, p = check_proba(y_true, proba, classes)
+    inv, blocks = patient_blocks(groups, n_boot, seed, 250)
+    return np.concatenate([_auc_block(y, p, counts, classes, micro=False, index=inv)[headline(classes)]
                            for counts in blocks])
 
 
 def patient_bootstrap_ci(y_true, proba, groups, *, n_boot: int = 1000, alpha: float = 0.05,
-                         seed: int = 0) -> tuple[float, float, float]:
-    """Macro AUC and its percentile patient-bootstrap CI (vectorized; see the module docstring).
+                         seed: int = 0, classes=CLASSES) -> tuple[float, float, float]:
+    """The headline AUC (:func:`auc_score`) and its percentile patient-bootstrap CI (vectorized).
 
-    The macro AUC is undefined when a class is absent from the cases (a tiny cohort): then all three
-    values are NaN, as scikit-learn's ``roc_auc_score`` gives NaN for such a class.
+    The AUC is undefined when a class is absent from the cases (a tiny cohort): then all three values
+    are NaN, as scikit-learn's ``roc_auc_score`` gives NaN for such a class.
 
     Returns
     -------
     (estimate, low, high)
     """
-    y, p = _check(y_true, proba)
-    stats = bootstrap_macro_auc(y, p, groups, n_boot=n_boot, seed=seed)
+    y, p = check_proba(y_true, proba, classes)
+    stats = bootstrap_auc(y, p, groups, n_boot=n_boot, seed=seed, classes=classes)
     stats = stats[np.isfinite(stats)]
     if not len(stats):
         return float("nan"), float("nan"), float("nan")
     lo, hi = np.quantile(stats, [alpha / 2, 1 - alpha / 2])
-    return macro_auc(y, p), float(lo), float(hi)
+    return auc_score(y, p, classes), float(lo), float(hi)
 
 
 def brier_score(y_true, proba, classes=CLASSES) -> float:
-    """Multi-class Brier score: mean over cases of the squared distance between ``proba`` and the one-hot truth.
+    """Brier score: mean over cases of the squared distance between ``proba`` and the one-hot truth.
 
-    0 is perfect; always predicting the class frequencies gives ``1 - sum(freq**2)``.
+    0 is perfect; always predicting the class frequencies gives ``1 - sum(freq**2)``. Two classes: the
+    binary score, mean of ``(p_positive - y)**2`` (half the two-column distance), as
+    :func:`sklearn.metrics.brier_score_loss`.
     """
-    y, p = _check(y_true, proba, classes)
+    y, p = check_proba(y_true, proba, classes)
+    if len(classes) == 2:
+        return float(((p[:, 1] - (y == classes[1])) ** 2).mean())
     onehot = (y[:, None] == np.asarray(classes)[None, :]).astype(float)
     return float(((p - onehot) ** 2).sum(axis=1).mean())
 
@@ -267,14 +331,16 @@ def brier_score(y_true, proba, classes=CLASSES) -> float:
 def roc_table(y_true, proba, classes=CLASSES) -> pd.DataFrame:
     """One-vs-rest ROC curve of each class (scikit-learn's ``roc_curve``) in long format.
 
+    Two classes: the positive class's curve only (class 0's is its mirror image).
+
     Returns
     -------
     DataFrame with columns ``class``, ``fpr``, ``tpr``, ``threshold``, ``auc``.
     """
-    y, p = _check(y_true, proba, classes)
+    y, p = check_proba(y_true, proba, classes)
     rows = []
     for j, k in enumerate(classes):
-        if (y == k).all() or not (y == k).any():
+        if (y == k).all() or not (y == k).any() or (len(classes) == 2 and j == 0):
             continue
         fpr, tpr, thr = roc_curve(y == k, p[:, j])
         rows.append(pd.DataFrame({"class": k, "fpr": fpr, "tpr": tpr, "threshold": thr,
@@ -282,10 +348,10 @@ def roc_table(y_true, proba, classes=CLASSES) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def confusion(y_true, proba, classes=CLASSES, normalize: str | None = None) -> pd.DataFrame:
-    """Confusion matrix (rows: true class, columns: predicted class = highest probability)."""
-    y, p = _check(y_true, proba, classes)
-    pred = np.asarray(classes)[p.argmax(axis=1)]
+def confusion(y_true, proba, classes=CLASSES, normalize: str | None = None, threshold: float = 0.5) -> pd.DataFrame:
+    """Confusion matrix (rows: true class, columns: :func:`predicted` class)."""
+    y, p = check_proba(y_true, proba, classes)
+    pred = predicted(p, classes, threshold)
     cm = _sk_confusion(y, pred, labels=list(classes), normalize=normalize)
     return pd.DataFrame(cm, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
 
@@ -293,15 +359,17 @@ def confusion(y_true, proba, classes=CLASSES, normalize: str | None = None) -> p
 def calibration_table(y_true, proba, classes=CLASSES, n_bins: int = 5) -> pd.DataFrame:
     """One-vs-rest reliability curve per class (quantile bins) and its Brier score.
 
+    Two classes: the positive class's curve only.
+
     Returns
     -------
     DataFrame with columns ``class``, ``mean_predicted``, ``observed``, ``brier``.
     """
-    y, p = _check(y_true, proba, classes)
+    y, p = check_proba(y_true, proba, classes)
     rows = []
     for j, k in enumerate(classes):
         t = (y == k).astype(int)
-        if t.min() == t.max():
+        if t.min() == t.max() or (len(classes) == 2 and j == 0):
             continue
         obs, pred = calibration_curve(t, p[:, j], n_bins=n_bins, strategy="quantile")
         rows.append(pd.DataFrame({"class": k, "mean_predicted": pred, "observed": obs,
@@ -310,16 +378,22 @@ def calibration_table(y_true, proba, classes=CLASSES, n_bins: int = 5) -> pd.Dat
 
 
 def auc_by_cohort(model, X: pd.DataFrame, manifest: pd.DataFrame, cohorts=HELD_OUT,
-                  *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Macro AUC (95% patient-bootstrap CI) of a fitted classifier on each held-out cohort."""
+                  *, n_boot: int = 1000, seed: int = 0, task="astlof") -> pd.DataFrame:
+    """The task's headline AUC (95% patient-bootstrap CI) of a fitted classifier on each held-out cohort.
+
+    The AUC column is named by :func:`headline` (``macro_auc`` for ASTLOF, ``auc`` for a binary task).
+    """
+    task = get_task(task)
+    name = headline(task.classes)
+    labels = task.labels(manifest)
     rows = []
     for cohort in cohorts:
         ids = manifest.index[(manifest["cohort"] == cohort) & manifest.index.isin(X.index)]
         if len(ids) == 0:
             continue
-        y = manifest.loc[ids, "astlof_class"].to_numpy(dtype=int)
         proba = model.predict_proba(X.loc[ids])
-        est, lo, hi = patient_bootstrap_ci(y, proba, manifest.loc[ids, "patient_id"], n_boot=n_boot, seed=seed)
+        est, lo, hi = patient_bootstrap_ci(labels.loc[ids].to_numpy(), proba, manifest.loc[ids, "patient_id"],
+                                           n_boot=n_boot, seed=seed, classes=task.classes)
         rows.append({"cohort": cohort, "n_vertebrae": len(ids), "n_patients": manifest.loc[ids, "patient_id"].nunique(),
-                     "macro_auc": est, "ci_low": lo, "ci_high": hi})
+                     name: est, "ci_low": lo, "ci_high": hi})
     return pd.DataFrame(rows).set_index("cohort")

@@ -261,18 +261,25 @@ def param_grid(name: str, profile: str = "default") -> dict:
     return {f"clf__{k}": v for k, v in grids[name].items()}
 
 
-# Macro one-vs-rest AUC over the three ASTLOF classes. Naming the labels makes a validation fold that
-# lacks a class (tiny cohorts) score NaN instead of stopping the search.
-MACRO_AUC = make_scorer(roc_auc_score, response_method="predict_proba", multi_class="ovr", average="macro",
-                        labels=[0, 1, 2])
+def auc_scorer(classes=(0, 1, 2)):
+    """The tuning score of a task: the positive class's ROC AUC (two classes) or the macro one-vs-rest AUC.
+
+    Naming the labels makes a validation fold that lacks a class (tiny cohorts) score NaN instead of
+    stopping the search.
+    """
+    if len(classes) == 2:
+        return make_scorer(roc_auc_score, response_method="predict_proba")
+    return make_scorer(roc_auc_score, response_method="predict_proba", multi_class="ovr", average="macro",
+                       labels=list(classes))
 
 
-def tuned(pipeline: Pipeline, grid: dict, cv) -> GridSearchCV:
-    """Grid search by macro one-vs-rest AUC over ``cv`` (a :class:`PatientKFold`); refits on all rows."""
-    return GridSearchCV(pipeline, grid, scoring=MACRO_AUC, cv=cv, refit=True, n_jobs=1, error_score="raise")
+def tuned(pipeline: Pipeline, grid: dict, cv, classes=(0, 1, 2)) -> GridSearchCV:
+    """Grid search by the task's AUC (:func:`auc_scorer`) over ``cv`` (a :class:`PatientKFold`); refits on all rows."""
+    return GridSearchCV(pipeline, grid, scoring=auc_scorer(classes), cv=cv, refit=True, n_jobs=1,
+                        error_score="raise")
 
 
-def nested_cv(search: GridSearchCV, X: pd.DataFrame, y, outer_cv, n_jobs: int = 1):
+def nested_cv(search: GridSearchCV, X: pd.DataFrame, y, outer_cv, n_jobs: int = 1, classes=None):
     """Nested cross-validation and the final refit, run side by side.
 
     The whole ``search`` (every preprocessing, selection and tuning step in it) is refitted on each
@@ -288,6 +295,8 @@ def nested_cv(search: GridSearchCV, X: pd.DataFrame, y, outer_cv, n_jobs: int = 
     outer_cv : splitter (a :class:`PatientKFold`)
     n_jobs : int
         Worker processes for the outer folds and the final fit (-1: all cores).
+    classes : tuple of int, optional
+        The task's class codes (columns ``p<k>``); default: the codes present in ``y``.
 
     Returns
     -------
@@ -301,10 +310,10 @@ def nested_cv(search: GridSearchCV, X: pd.DataFrame, y, outer_cv, n_jobs: int = 
     folds = list(outer_cv.split(X, y))
     parts = [train for train, _ in folds] + [np.arange(len(X))]
     fitted = Parallel(n_jobs=n_jobs)(delayed(clone(search).fit)(X.iloc[rows], y[rows]) for rows in parts)
-    classes = np.unique(y)
-    proba = np.full((len(X), len(classes)), np.nan)
-    for est, (_, test) in zip(fitted, folds):
-        proba[test] = est.predict_proba(X.iloc[test])
+    classes = np.unique(y) if classes is None else np.asarray(classes)
+    proba = np.zeros((len(X), len(classes)))
+    for est, (_, test) in zip(fitted, folds):  # a class absent from an outer training part gets probability 0
+        proba[np.ix_(test, np.searchsorted(classes, est.classes_))] = est.predict_proba(X.iloc[test])
     chosen = [est.best_params_ for est in fitted[:-1]]
     return pd.DataFrame(proba, index=X.index, columns=[f"p{k}" for k in classes]), chosen, fitted[-1]
 

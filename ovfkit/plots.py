@@ -409,8 +409,22 @@ def selected_families(selections: dict):
     return fig, counts.reset_index().melt(id_vars="variant", var_name="family", value_name="n")
 
 
+def _auc_of(scores: pd.DataFrame) -> tuple:
+    """(column, axis label) of a score table's AUC: ``macro_auc`` (three classes) or ``auc`` (binary)."""
+    if "macro_auc" in scores.columns:
+        return "macro_auc", "macro AUC"
+    if "auc" in scores.columns:
+        return "auc", "AUC"
+    raise ValueError(f"the score table has no 'macro_auc' or 'auc' column (columns: {list(scores.columns)}); "
+                     "pass a table from ovfkit.study.score_predictions")
+
+
 def auc_forest(scores: pd.DataFrame, by: str = "variant"):
-    """Macro AUC with 95% CI per ``by`` (rows) and cohort (colour): a forest plot. Returns (fig, data)."""
+    """AUC (the task's headline) with 95% CI per ``by`` (rows) and cohort (colour): a forest plot.
+
+    Returns (fig, data).
+    """
+    auc, label = _auc_of(scores)
     cohorts = list(dict.fromkeys(scores["cohort"]))
     items = list(dict.fromkeys(scores[by]))
     colors = dict(zip(cohorts, ["#4C72B0", "#55A868", "#DD8452", "#8172B3"]))
@@ -419,29 +433,30 @@ def auc_forest(scores: pd.DataFrame, by: str = "variant"):
     for j, c in enumerate(cohorts):
         s = scores[scores["cohort"] == c].set_index(by).reindex(items)
         yy = np.arange(len(items)) + (j - (len(cohorts) - 1) / 2) * step
-        ax.errorbar(s["macro_auc"], yy, xerr=[s["macro_auc"] - s["ci_low"], s["ci_high"] - s["macro_auc"]],
+        ax.errorbar(s[auc], yy, xerr=[s[auc] - s["ci_low"], s["ci_high"] - s[auc]],
                     fmt="o", ms=4, color=colors[c], label=c, capsize=2)
     ax.set_yticks(np.arange(len(items)), items)
     ax.invert_yaxis()
     ax.axvline(0.5, color="0.7", lw=0.8)
-    ax.set_xlabel("macro AUC (95% patient-bootstrap CI)")
+    ax.set_xlabel(f"{label} (95% patient-bootstrap CI)")
     ax.legend(frameon=False, fontsize=8, ncol=len(cohorts), loc="lower center", bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     return fig, scores
 
 
 def auc_heatmap(scores: pd.DataFrame):
-    """Models (rows) x cohorts (columns) macro AUC, each cell annotated with its CI."""
+    """Models (rows) x cohorts (columns) AUC (the task's headline), each cell annotated with its CI."""
     import seaborn as sns
 
-    est = scores.pivot(index="model", columns="cohort", values="macro_auc")
+    auc, name = _auc_of(scores)
+    est = scores.pivot(index="model", columns="cohort", values=auc)
     cols = [c for c in COHORTS if c in est.columns]
     est = est.reindex(index=list(dict.fromkeys(scores["model"])), columns=cols)
-    text = scores.assign(label=scores.apply(lambda r: f"{r.macro_auc:.3f}\n({r.ci_low:.2f}-{r.ci_high:.2f})", axis=1)
+    text = scores.assign(label=scores.apply(lambda r: f"{r[auc]:.3f}\n({r.ci_low:.2f}-{r.ci_high:.2f})", axis=1)
                          ).pivot(index="model", columns="cohort", values="label").reindex_like(est)
     fig, ax = plt.subplots(figsize=(1.7 * len(cols) + 1.5, 0.55 * len(est) + 1))
     sns.heatmap(est, annot=text, fmt="", cmap="viridis", vmin=0.5, vmax=1.0, ax=ax, annot_kws={"fontsize": 7},
-                cbar_kws={"label": "macro AUC"})
+                cbar_kws={"label": name})
     ax.set_xlabel("cohort (train: nested cross-validation)")
     ax.set_ylabel("")
     fig.tight_layout()
@@ -558,7 +573,7 @@ def shap_beeswarm(expl, k: int, max_display: int = 10):
     shap.plots.beeswarm(expl.for_class(k), max_display=max_display, show=False)
     fig = plt.gcf()
     fig.suptitle(f"class {k}", fontsize=10)
-    return fig, pd.DataFrame(expl.values[:, :, k], columns=expl.features)
+    return fig, pd.DataFrame(expl.values[:, :, expl.classes.index(k)], columns=expl.features)
 
 
 def shap_waterfall(expl, i: int, k: int, title: str, max_display: int = 8):
@@ -570,7 +585,7 @@ def shap_waterfall(expl, i: int, k: int, title: str, max_display: int = 8):
     fig = plt.gcf()
     fig.suptitle(title, fontsize=10)
     return fig, pd.DataFrame({"feature": expl.features, "value": expl.data.iloc[i].to_numpy(),
-                              "shap": expl.values[i, :, k]})
+                              "shap": expl.values[i, :, expl.classes.index(k)]})
 
 
 # --- nomogram (laid out like R's rms nomograms) ---------------------------------------------------

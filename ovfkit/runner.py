@@ -240,6 +240,24 @@ def _read_figure_csv(build_dir: Path, modality: str, name: str):
     return pd.read_csv(path) if path.exists() else pd.DataFrame()
 
 
+def _vertebrae_lines(build_dir: Path, modality: str) -> list:
+    """Vertebrae used per cohort, and a warning naming every held-out vertebra that dropped out."""
+    used = _read_figure_csv(build_dir, modality, "vertebrae_used")
+    if used.empty:
+        return []
+    dropped = _read_figure_csv(build_dir, modality, "vertebrae_dropped")
+    held = dropped[dropped["cohort"].isin(HELD_OUT)] if len(dropped) else dropped
+    if len(held):
+        named = "; ".join(f"{r.iloc[0]} ({r['cohort']}): {r['reason']}" for _, r in held.iterrows())
+        note = (f"**{len(held)} held-out vertebra(e) dropped out, so the held-out scores below are on fewer "
+                f"vertebrae than the manifest lists:** {named}.")
+    else:
+        note = "No held-out vertebra dropped out: every held-out score below is on every vertebra of its cohort."
+    if len(dropped) > len(held):
+        note += f" {len(dropped) - len(held)} training vertebra(e) dropped out (chapter 05 names them)."
+    return ["### Vertebrae used (chapter 05)", "", _md_table(used), "", note, ""]
+
+
 def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS) -> None:
     """The results summary and the reproducibility appendix, from the chapters' tables and metadata."""
     import importlib.metadata as md
@@ -250,7 +268,7 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS) -> None:
              "and the paired tests of the pretraining domains. Details and every other number are in the",
              "chapters; the same tables are CSV files in `build/<profile>/<modality>/figures/`.", ""]
     for m in modalities:
-        lines += [f"## {MODALITY_TITLES[m]}", "", "### Next to the papers", "",
+        lines += [f"## {MODALITY_TITLES[m]}", "", *_vertebrae_lines(build_dir, m), "### Next to the papers", "",
                   _md_table(_read_figure_csv(build_dir, m, "versus_papers")), "",
                   "### RadImageNet stand-in vs ImageNet stand-in (macro AUC, paired patient bootstrap)", ""]
         domain = _read_figure_csv(build_dir, m, "delong_domain")

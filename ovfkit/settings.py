@@ -21,6 +21,7 @@ from ovfkit.deep.recipe import Recipe
 from ovfkit.fusion import FusionSettings
 from ovfkit.manifest import COHORTS, HELD_OUT  # noqa: F401 - the cohort roles, re-exported with the settings
 from ovfkit.models import MODEL_NAMES
+from ovfkit.task import Task, get_task
 
 PROFILES = ("quick", "default", "paper")
 
@@ -50,6 +51,8 @@ class Settings:
     classifiers : tuple of str
     grid : str
         Which size of :func:`ovfkit.models.param_grid` (the profile's name).
+    task : Task
+        What is predicted (:mod:`ovfkit.task`): the ASTLOF class, or acute vs chronic.
     """
 
     profile: str
@@ -64,9 +67,10 @@ class Settings:
     fusion: FusionSettings
     classifiers: tuple = MODEL_NAMES
     grid: str = "default"
+    task: Task = get_task("astlof")
 
 
-def settings(profile: str, modality: str, seed: int = 42) -> Settings:
+def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "astlof") -> Settings:
     """The settings of ``profile`` for ``modality``; CT adds liu2025's post-LASSO filter (|rho| > 0.5).
 
     Parameters
@@ -74,7 +78,10 @@ def settings(profile: str, modality: str, seed: int = 42) -> Settings:
     profile : {"quick", "default", "paper"}
     modality : {"xray", "ct"}
     seed : int
+    task : str or Task
+        ``astlof`` (three classes) or ``acuity`` (binary); see :mod:`ovfkit.task`.
     """
+    task = get_task(task)
     if profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
     if modality not in ("xray", "ct"):
@@ -86,13 +93,13 @@ def settings(profile: str, modality: str, seed: int = 42) -> Settings:
                         Recipe(size=32, epochs=2, trainable="layer4", max_train_batches=2, crossfit_folds=2,
                                proxy_steps=2, proxy_images=8, seed=seed),
                         FusionSettings(deep_components=8, lasso_cv=3, post_lasso_threshold=post, seed=seed),
-                        grid=profile)
+                        grid=profile, task=task)
     if profile == "default":
         return Settings(profile, modality, seed, None, 1000, 5, 3, 5,
                         Recipe(size=64 if ct else 96, epochs=4, trainable="layer4", crossfit_folds=3, seed=seed),
                         FusionSettings(deep_components=32, lasso_cv=10, post_lasso_threshold=post, seed=seed),
-                        grid=profile)
+                        grid=profile, task=task)
     return Settings(profile, modality, seed, None, 2000, 5, 5, 5,
                     Recipe(size=64 if ct else 224, epochs=30, trainable="all", crossfit_folds=5, seed=seed),
                     FusionSettings(deep_components=100, lasso_cv=10, post_lasso_threshold=post, seed=seed),
-                    grid=profile)
+                    grid=profile, task=task)

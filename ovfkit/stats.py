@@ -182,7 +182,7 @@ def auc_ci(y_true, score, alpha: float = 0.05, method: str = "delong", *, groups
         raise ValueError(f"method={method!r} is not 'delong' or 'bootstrap'")
     pos, S = _binary(y_true, score)
     g = np.arange(len(pos)) if groups is None else np.asarray(groups)
-    inv, blocks = metrics._patient_blocks(g, n_boot, seed, 250)
+    inv, blocks = metrics.patient_blocks(g, n_boot, seed, 250)
     boots = np.concatenate([metrics.weighted_auc(pos, S[0], counts, inv) for counts in blocks])
     boots = boots[np.isfinite(boots)]
     lo, hi = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
@@ -210,11 +210,14 @@ def per_class_delong(y_true, proba_a, proba_b, classes=metrics.CLASSES, alpha: f
     """One-vs-rest paired DeLong test per class for two models' class probabilities on the same cases.
 
     A class with fewer than two cases (or fewer than two others) cannot be tested: its row holds NaN.
+    Two classes: one row, the positive class (class 0's test is the same test).
     """
     y = np.asarray(y_true)
     pa, pb = np.asarray(proba_a, dtype=float), np.asarray(proba_b, dtype=float)
     rows = []
     for j, k in enumerate(classes):
+        if len(classes) == 2 and j == 0:
+            continue
         t = (y == k).astype(int)
         if min(t.sum(), (1 - t).sum()) < 2:
             rows.append({"class": k, **dict.fromkeys(("auc_a", "auc_b", "diff", "se", "z", "p", "ci_low",
@@ -225,19 +228,20 @@ def per_class_delong(y_true, proba_a, proba_b, classes=metrics.CLASSES, alpha: f
     return pd.DataFrame(rows)
 
 
-def macro_auc_difference(y_true, proba_a, proba_b, groups, *, n_boot: int = 2000, alpha: float = 0.05,
-                         seed: int = 0) -> dict:
-    """Macro-AUC difference (a - b) with a paired patient bootstrap: the same resamples score both models.
+def auc_difference(y_true, proba_a, proba_b, groups, *, n_boot: int = 2000, alpha: float = 0.05,
+                   seed: int = 0, classes=metrics.CLASSES) -> dict:
+    """Difference (a - b) of the task's headline AUC (:func:`ovfkit.metrics.auc_score`: macro for three
+    classes, the positive class's for two) with a paired patient bootstrap: the same resamples score both.
 
     The two-sided p-value is the bootstrap's: twice the smaller share of resampled differences on either
     side of zero (at least 1 / n_valid).
     """
-    y, pa = metrics._check(y_true, proba_a)
-    _, pb = metrics._check(y_true, proba_b)
-    da = metrics.bootstrap_macro_auc(y, pa, groups, n_boot=n_boot, seed=seed)
-    db = metrics.bootstrap_macro_auc(y, pb, groups, n_boot=n_boot, seed=seed)
+    y, pa = metrics.check_proba(y_true, proba_a, classes)
+    _, pb = metrics.check_proba(y_true, proba_b, classes)
+    da = metrics.bootstrap_auc(y, pa, groups, n_boot=n_boot, seed=seed, classes=classes)
+    db = metrics.bootstrap_auc(y, pb, groups, n_boot=n_boot, seed=seed, classes=classes)
     d = (da - db)[np.isfinite(da - db)]
-    diff = metrics.macro_auc(y, pa) - metrics.macro_auc(y, pb)
+    diff = metrics.auc_score(y, pa, classes) - metrics.auc_score(y, pb, classes)
     if not len(d):
         return {"diff": diff, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan, "n_valid": 0}
     lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2])

@@ -30,6 +30,7 @@ from ovfkit import deep, fusion, metrics, models, radiomics, reliability
 from ovfkit.atomic import atomic_output
 from ovfkit.provenance import code_digest
 from ovfkit.settings import COHORTS, HELD_OUT, Settings
+from ovfkit.task import Task, get_task
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Features:
     backbones: list
     manifest: pd.DataFrame = field(repr=False)
     dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["cohort", "reason"]))
+    task: Task = field(default_factory=lambda: get_task("astlof"))
 
     def usage(self) -> pd.DataFrame:
         """Vertebrae per cohort: in the manifest, used by the models, dropped (with :attr:`dropped`'s reasons)."""
@@ -68,7 +70,8 @@ class Features:
 
     @property
     def y(self) -> pd.Series:
-        return self.manifest.loc[self.X.index, "astlof_class"].astype(int)
+        """The task's class code of every row of :attr:`X`."""
+        return self.task.labels(self.manifest.loc[self.X.index])
 
     def columns(self, sources) -> list:
         """The feature table's columns that come from ``sources`` (``radiomics`` and/or backbones)."""
@@ -79,7 +82,10 @@ class Features:
 
 
 def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, backbones, weights=None) -> Features:
-    """Radiomics (both readers, for the ICC) and cross-fitted deep features of every backbone, from their caches."""
+    """Radiomics (both readers, for the ICC) and cross-fitted deep features of every backbone, from their caches.
+
+    The deep features are fine-tuned on ``settings.task``'s label, so a feature table belongs to one task.
+    """
     params = radiomics.default_params(settings.modality)
     cache_dir = Path(cache_dir)
     rad = radiomics.extract_manifest(manifest, params, cache_dir=cache_dir / "radiomics", progress=False)
@@ -87,7 +93,7 @@ def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, back
                                         mask_column="mask_reader2", progress=False)
     icc, _, _ = reliability.training_icc(rad, second, manifest["cohort"], form="ICC(2,1)")
     deep_tables = {b: deep.deep_features(manifest, b, settings.deep, weights=(weights or {}).get(b),
-                                         cache_dir=cache_dir / "deep", progress=False).features for b in backbones}
+                                         cache_dir=cache_dir / "deep", task=settings.task, progress=False).features for b in backbones}
     X = fusion.feature_table(rad, deep_tables)
     reasons = {f["vertebra_id"]: f"radiomics extraction failed: {f['reason']}" for f in rad.attrs.get("failures", [])}
     for b, table in deep_tables.items():
@@ -96,7 +102,7 @@ def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, back
     lost = manifest.index.difference(X.index, sort=False)
     dropped = pd.DataFrame({"cohort": manifest.loc[lost, "cohort"],
                             "reason": [reasons.get(v, "missing from a feature table") for v in lost]}, index=lost)
-    return Features(X, icc, list(backbones), manifest, dropped)
+    return Features(X, icc, list(backbones), manifest, dropped, settings.task)
 
 
 def _key(features: Features, settings: Settings, extra) -> str:
@@ -104,8 +110,9 @@ def _key(features: Features, settings: Settings, extra) -> str:
     h.update(pd.util.hash_pandas_object(features.X, index=True).to_numpy().tobytes())
     h.update(features.X.columns.to_series().str.cat(sep="|").encode())
     h.update(pd.util.hash_pandas_object(features.icc.fillna(-9.0), index=True).to_numpy().tobytes())
-    cols = ["cohort", "astlof_class", "patient_id", "center", "age", "sex"]
+    cols = ["cohort", "patient_id", "center", "age", "sex"]
     h.update(pd.util.hash_pandas_object(features.manifest.loc[features.X.index, cols], index=True).to_numpy().tobytes())
+    h.update(pd.util.hash_pandas_object(features.y, index=True).to_numpy().tobytes())
     h.update(json.dumps([asdict(settings), extra], sort_keys=True, default=str).encode())
     h.update(code_digest(__name__).encode())
     return h.hexdigest()[:20]
@@ -131,13 +138,13 @@ def _held_out_predictions(fitted, features: Features, **labels) -> pd.DataFrame:
         rows = features.rows(cohort)
         if len(rows):
             p = fitted.predict_proba(features.X.loc[rows, list(fitted.feature_names_in_)])
-            parts.append(pd.DataFrame(p, index=rows, columns=["p0", "p1", "p2"]).assign(cohort=cohort))
+            parts.append(pd.DataFrame(p, index=rows, columns=features.task.proba_columns).assign(cohort=cohort))
     return _label(pd.concat(parts), features, **labels)
 
 
 def _label(pred: pd.DataFrame, features: Features, **labels) -> pd.DataFrame:
     m = features.manifest.loc[pred.index]
-    out = pred.assign(y=m["astlof_class"].astype(int).to_numpy(), patient_id=m["patient_id"].to_numpy(), **labels)
+    out = pred.assign(y=features.task.labels(m).to_numpy(), patient_id=m["patient_id"].to_numpy(), **labels)
     out.index.name = "vertebra_id"
     return out.reset_index()
 
@@ -154,13 +161,32 @@ def _selection_record(pipeline, variant: str) -> dict:
             "cv_mse_std": lasso.cv_score_std_, "coef_path": lasso.coef_path_, "coef": lasso.coef_}
 
 
+def proba_columns(predictions: pd.DataFrame) -> list:
+    """The class-probability columns ``p0, p1, ...`` of a predictions table (two for a binary task)."""
+    return [c for c in predictions.columns if c[:1] == "p" and c[1:].isdigit()]
+
+
+def classes_of(predictions: pd.DataFrame) -> tuple:
+    """The class codes of a predictions table, one per probability column."""
+    return tuple(range(len(proba_columns(predictions))))
+
+
+def auc_column(predictions: pd.DataFrame) -> str:
+    """The headline AUC's column in score tables: ``macro_auc`` (three classes) or ``auc`` (binary)."""
+    return metrics.headline(classes_of(predictions))
+
+
 def score_predictions(predictions: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Macro AUC with a 95% patient-bootstrap CI for every variant x model x cohort of a predictions table."""
+    """The task's headline AUC with a 95% patient-bootstrap CI for every variant x model x cohort.
+
+    The AUC column is ``macro_auc`` for a three-class task and ``auc`` for a binary one (:func:`auc_column`).
+    """
+    P, classes, name = proba_columns(predictions), classes_of(predictions), auc_column(predictions)
     rows = []
     for (variant, model, cohort), g in predictions.groupby(["variant", "model", "cohort"], sort=False):
-        est, lo, hi = metrics.patient_bootstrap_ci(g["y"], g[["p0", "p1", "p2"]], g["patient_id"], n_boot=n_boot,
-                                                   seed=seed)
-        rows.append({"variant": variant, "model": model, "cohort": cohort, "macro_auc": est, "ci_low": lo,
+        est, lo, hi = metrics.patient_bootstrap_ci(g["y"], g[P], g["patient_id"], n_boot=n_boot, seed=seed,
+                                                   classes=classes)
+        rows.append({"variant": variant, "model": model, "cohort": cohort, name: est, "ci_low": lo,
                      "ci_high": hi, "n": len(g)})
     return pd.DataFrame(rows)
 
@@ -198,7 +224,7 @@ def variants(backbones) -> dict:
 def fusion_comparison(features: Features, settings: Settings, cache_dir, progress: bool = True) -> FusionResult:
     """LR on every fusion variant, tuned by patient-grouped CV on training rows, predicted on held-out cohorts."""
     def compute():
-        ctx, mem = features.context, _memory(cache_dir)
+        ctx, mem, classes = features.context, _memory(cache_dir), features.task.classes
         train = features.rows("train")
         X, y = features.X.loc[train], features.y.loc[train].to_numpy()
         inner = models.PatientKFold(ctx.groups, settings.inner_splits, settings.seed)
@@ -210,10 +236,10 @@ def fusion_comparison(features: Features, settings: Settings, cache_dir, progres
             Xv = X[features.columns(sources)]
             if kind == "late":
                 model = fusion.late_fusion(sources, Xv, ctx, st, memory=mem, cv_splits=settings.inner_splits)
-                search = models.tuned(model, {"final_estimator__C": [0.1, 1.0]}, inner).fit(Xv, y)
+                search = models.tuned(model, {"final_estimator__C": [0.1, 1.0]}, inner, classes).fit(Xv, y)
             else:
                 pipe = fusion.early_fusion(sources, Xv, models.classifier("LR", settings.seed), ctx, st, memory=mem)
-                search = models.tuned(pipe, models.param_grid("LR", settings.grid), inner).fit(Xv, y)
+                search = models.tuned(pipe, models.param_grid("LR", settings.grid), inner, classes).fit(Xv, y)
                 selections[name] = _selection_record(search.best_estimator_, name)
             chosen[name] = search.best_params_
             preds.append(_held_out_predictions(search.best_estimator_, features, variant=name, model="LR"))
@@ -238,9 +264,11 @@ class ModelResult:
         return score_predictions(self.predictions, n_boot=n_boot, seed=seed)
 
     def best(self, variant: str) -> str:
-        """The classifier with the highest nested-CV macro AUC on the training cohort (never a test cohort)."""
+        """The classifier with the highest nested-CV AUC (the task's headline) on the training cohort (never a
+        test cohort); ties go to the earlier model of :data:`ovfkit.models.MODEL_NAMES`."""
         train = self.predictions[(self.predictions["variant"] == variant) & (self.predictions["cohort"] == "train")]
-        auc = {m: metrics.macro_auc(g["y"], g[["p0", "p1", "p2"]]) for m, g in train.groupby("model")}
+        P, classes = proba_columns(train), classes_of(train)
+        auc = {m: metrics.auc_score(g["y"], g[P], classes) for m, g in train.groupby("model")}
         return max(auc, key=lambda k: (auc[k], -models.MODEL_NAMES.index(k)))
 
 
@@ -257,7 +285,7 @@ def model_comparison(features: Features, settings: Settings, cache_dir, progress
             return _models()
 
     def _models():
-        ctx, st, mem = features.context, settings.fusion, _memory(cache_dir)
+        ctx, st, mem, classes = features.context, settings.fusion, _memory(cache_dir), features.task.classes
         train = features.rows("train")
         X, y = features.X.loc[train], features.y.loc[train].to_numpy()
         inner = models.PatientKFold(ctx.groups, settings.inner_splits, settings.seed)
@@ -270,8 +298,8 @@ def model_comparison(features: Features, settings: Settings, cache_dir, progress
             Xv = X[features.columns([fusion.RADIOMICS, b])]
             pipe = fusion.early_fusion([fusion.RADIOMICS, b], Xv, models.classifier(name, settings.seed, ctx.groups),
                                        ctx, st, memory=mem)
-            search = models.tuned(pipe, models.param_grid(name, settings.grid), inner)
-            oof, outer_params, final = models.nested_cv(search, Xv, y, outer, n_jobs=-1)
+            search = models.tuned(pipe, models.param_grid(name, settings.grid), inner, classes)
+            oof, outer_params, final = models.nested_cv(search, Xv, y, outer, n_jobs=-1, classes=classes)
             preds.append(_label(oof.assign(cohort="train"), features, variant=variant, model=name))
             preds.append(_held_out_predictions(final.best_estimator_, features, variant=variant, model=name))
             chosen[(variant, name)] = {"final": final.best_params_, "outer": outer_params}
@@ -284,7 +312,7 @@ def model_comparison(features: Features, settings: Settings, cache_dir, progress
 
 
 def combat_sensitivity(fusion_result: FusionResult, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Held-out macro AUC (95% CI) of every LR variant that has a ``no ComBat`` twin, with and without ComBat.
+    """Held-out AUC (95% CI) of every LR variant that has a ``no ComBat`` twin, with and without ComBat.
 
     Returns one row per cohort x base variant: the AUC with ComBat, without, and the difference.
     """
@@ -292,6 +320,7 @@ def combat_sensitivity(fusion_result: FusionResult, *, n_boot: int = 1000, seed:
     twins = sorted({v[: -len(NO_COMBAT)] for v in pred["variant"].unique() if v.endswith(NO_COMBAT)})
     scores = score_predictions(pred[pred["variant"].isin(twins + [t + NO_COMBAT for t in twins])], n_boot=n_boot,
                                seed=seed).set_index(["variant", "cohort"])
+    auc = auc_column(pred)
     rows = []
     for base in twins:
         for cohort in HELD_OUT:
@@ -299,9 +328,9 @@ def combat_sensitivity(fusion_result: FusionResult, *, n_boot: int = 1000, seed:
                 continue
             a, b = scores.loc[(base, cohort)], scores.loc[(base + NO_COMBAT, cohort)]
             rows.append({"variant (LR)": base, "cohort": cohort,
-                         "with ComBat": f"{a.macro_auc:.3f} ({a.ci_low:.3f}-{a.ci_high:.3f})",
-                         "without ComBat": f"{b.macro_auc:.3f} ({b.ci_low:.3f}-{b.ci_high:.3f})",
-                         "difference": round(a.macro_auc - b.macro_auc, 3)})
+                         "with ComBat": f"{a[auc]:.3f} ({a.ci_low:.3f}-{a.ci_high:.3f})",
+                         "without ComBat": f"{b[auc]:.3f} ({b.ci_low:.3f}-{b.ci_high:.3f})",
+                         "difference": round(a[auc] - b[auc], 3)})
     return pd.DataFrame(rows)
 
 
@@ -366,9 +395,11 @@ def compare(predictions: pd.DataFrame, a: tuple, b: tuple, *, cohorts=HELD_OUT, 
             seed: int = 0) -> pd.DataFrame:
     """Paired comparison of two (variant, model) prediction sets on the same vertebrae, per cohort.
 
-    Per class: one-vs-rest DeLong test; macro AUC: paired patient bootstrap (the same resamples score
-    both). Returns one row per cohort x (class 0, 1, 2, macro) with the AUCs, the difference a - b, its
-    95% CI and the unadjusted p-value (adjust the family with :func:`ovfkit.stats.adjust`).
+    Per class: one-vs-rest DeLong test (a binary task: the positive class only); the headline AUC (macro
+    for three classes, the positive class's for two): paired patient bootstrap (the same resamples score
+    both). Returns one row per cohort x (class 0, 1, 2, ``macro``; binary: class 1, ``auc``) with the
+    AUCs, the difference a - b, its 95% CI and the unadjusted p-value (adjust the family with
+    :func:`ovfkit.stats.adjust`).
     """
     from ovfkit import stats
 
@@ -380,17 +411,59 @@ def compare(predictions: pd.DataFrame, a: tuple, b: tuple, *, cohorts=HELD_OUT, 
 
     pa, pb = pick(*a), pick(*b)
     rows = []
-    P = ["p0", "p1", "p2"]
+    P, classes = proba_columns(pa), classes_of(pa)
+    headline = "macro" if len(classes) > 2 else "auc"
     for cohort in cohorts:
         if cohort not in pa.index.get_level_values(0):
             continue
         ga, gb = pa.loc[cohort], pb.loc[cohort].reindex(pa.loc[cohort].index)
-        per = stats.per_class_delong(ga["y"], ga[P], gb[P])
+        per = stats.per_class_delong(ga["y"], ga[P], gb[P], classes)
         for r in per.to_dict("records"):
             rows.append({"cohort": cohort, "class": str(r["class"]), "method": "DeLong",
                          **{k: r[k] for k in ("auc_a", "auc_b", "diff", "ci_low", "ci_high", "p")}})
-        mac = stats.macro_auc_difference(ga["y"], ga[P], gb[P], ga["patient_id"], n_boot=n_boot, seed=seed)
-        rows.append({"cohort": cohort, "class": "macro", "method": "paired patient bootstrap",
-                     "auc_a": metrics.macro_auc(ga["y"], ga[P]), "auc_b": metrics.macro_auc(ga["y"], gb[P]),
+        mac = stats.auc_difference(ga["y"], ga[P], gb[P], ga["patient_id"], n_boot=n_boot, seed=seed,
+                                   classes=classes)
+        rows.append({"cohort": cohort, "class": headline, "method": "paired patient bootstrap",
+                     "auc_a": metrics.auc_score(ga["y"], ga[P], classes),
+                     "auc_b": metrics.auc_score(ga["y"], gb[P], classes),
                      "diff": mac["diff"], "ci_low": mac["ci_low"], "ci_high": mac["ci_high"], "p": mac["p"]})
     return pd.DataFrame(rows).assign(a=" / ".join(a), b=" / ".join(b))
+
+
+def omnibus(predictions: pd.DataFrame, variant: str, *, cohorts=HELD_OUT) -> pd.DataFrame:
+    """DeLong's omnibus test that every classifier of ``variant`` has the same AUC, per cohort and class.
+
+    One test per cohort and class (one-vs-rest; a binary task: the positive class only) over all the
+    models that predicted the same vertebrae, chi-square on k - 1 degrees of freedom
+    (:func:`ovfkit.stats.delong_omnibus`). A class with fewer than 2 cases or 2 others in a cohort cannot
+    be tested and has no row. ``p_holm`` adjusts the whole table (Holm).
+
+    Returns
+    -------
+    DataFrame, columns ``cohort``, ``class``, ``chi2``, ``df``, ``p``, ``highest AUC``, ``lowest AUC``
+    (model and AUC), ``p_holm``.
+    """
+    from ovfkit import stats
+
+    pred = predictions[predictions["variant"] == variant]
+    if pred.empty:
+        raise ValueError(f"no predictions for variant {variant!r}; pass one of {sorted(predictions['variant'].unique())}")
+    classes = classes_of(pred)
+    rows = []
+    for cohort in cohorts:
+        g = pred[pred["cohort"] == cohort]
+        if g.empty:
+            continue
+        wide = {name: d.set_index("vertebra_id").sort_index() for name, d in g.groupby("model", sort=False)}
+        ref = next(iter(wide.values()))
+        for k in classes[1:] if len(classes) == 2 else classes:
+            y = (ref["y"] == k).astype(int)
+            if y.sum() < 2 or (1 - y).sum() < 2:
+                continue
+            res = stats.delong_omnibus(y, {name: d[f"p{k}"].reindex(ref.index) for name, d in wide.items()})
+            hi, lo = max(res["auc"], key=res["auc"].get), min(res["auc"], key=res["auc"].get)
+            rows.append({"cohort": cohort, "class": k, "chi2": res["chi2"], "df": res["df"], "p": res["p"],
+                         "highest AUC": f"{hi} {res['auc'][hi]:.3f}", "lowest AUC": f"{lo} {res['auc'][lo]:.3f}"})
+    table = pd.DataFrame(rows, columns=["cohort", "class", "chi2", "df", "p", "highest AUC", "lowest AUC"])
+    table["p_holm"] = stats.adjust(table["p"], "holm")
+    return table

@@ -181,7 +181,7 @@ def test_weight_blocks_give_the_same_resamples_whatever_the_block_size(block):
 
 def test_patient_level_counts_with_an_index_equal_case_weights():
     y, p, groups = _cases(n=150, seed=12, ties=True)
-    inv, blocks = metrics._patient_blocks(groups, 40, 3, 40)
+    inv, blocks = metrics.patient_blocks(groups, 40, 3, 40)
     counts = next(blocks)
     np.testing.assert_array_equal(metrics.weighted_auc(y == 1, p[:, 1], counts, index=inv),
                                   metrics.weighted_auc(y == 1, p[:, 1], counts[:, inv]))

@@ -158,10 +158,10 @@ def test_multiclass_comparisons_per_class_and_macro():
     pa = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     table = stats.per_class_delong(y, pa, pa)
     assert list(table["class"]) == [0, 1, 2] and (table["p"] == 1.0).all()
-    same = stats.macro_auc_difference(y, pa, pa, np.arange(240) // 2, n_boot=300)
+    same = stats.auc_difference(y, pa, pa, np.arange(240) // 2, n_boot=300)
     assert same["diff"] == 0 and same["p"] == 1.0
     flat = np.full_like(pa, 1 / 3)
-    better = stats.macro_auc_difference(y, pa, flat, np.arange(240) // 2, n_boot=300)
+    better = stats.auc_difference(y, pa, flat, np.arange(240) // 2, n_boot=300)
     assert better["diff"] > 0.3 and better["ci_low"] > 0 and better["p"] < 0.01
 
 

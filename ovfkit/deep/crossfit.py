@@ -38,6 +38,7 @@ from ovfkit.deep.proxy import PROXIES, proxy_checkpoint, proxy_recipe
 from ovfkit.deep.recipe import Recipe
 from ovfkit.deep.training import atomic_torch_save, finetune, predict
 from ovfkit.provenance import code_digest
+from ovfkit.task import get_task
 
 #: ``cross-fitted`` (the default, honest) or ``in-sample`` (leaky, for the audit only).
 TRAINING_ROWS = ("cross-fitted", "in-sample")
@@ -95,7 +96,7 @@ class DeepResult:
     backbone: str
     weights: str
     recipe: Recipe
-    label: str
+    task: str
     training_rows: str
     model_paths: list
     inputs: pd.Series
@@ -164,7 +165,7 @@ def _agreement(per_network: list, names: list) -> pd.DataFrame:
 
 
 def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weights=None, cache_dir,
-                  label: str = "astlof_class", training_rows: str = "cross-fitted", progress: bool = True,
+                  task="astlof", training_rows: str = "cross-fitted", progress: bool = True,
                   n_jobs: int = -1) -> DeepResult:
     """Fine-tune ResNet-50s from ``backbone`` on the training cohort; 2048-D features of every vertebra.
 
@@ -180,8 +181,8 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
     cache_dir : path
         Inputs, proxy backbones, checkpoints (an interrupted run resumes from the last epoch), networks
         and features, each keyed by content, settings and code.
-    label : str
-        The manifest column with the task's class codes 0..C-1 (``astlof_class``; a binary task's column).
+    task : str or Task
+        The label the networks learn (:mod:`ovfkit.task`: ``astlof``, three classes; ``acuity``, binary).
     training_rows : {"cross-fitted", "in-sample"}
         ``in-sample`` fine-tunes one network on all training rows and gives every row its features: the
         training rows' features then encode their own labels. It exists only for the audit of that leak.
@@ -194,20 +195,16 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
         raise ValueError(f"training_rows={training_rows!r} is not one of {TRAINING_ROWS}")
     if len(set(manifest["modality"])) != 1:
         raise ValueError("deep_features needs a single-modality manifest")
-    if label not in manifest.columns:
-        raise ValueError(f"the manifest has no label column {label!r}")
+    task = get_task(task)
     cache_dir = Path(cache_dir)
     t0 = time.perf_counter()
     inputs = prepare_manifest(manifest, recipe, cache_dir=cache_dir / "inputs", n_jobs=n_jobs)
     train = manifest.index[manifest["cohort"] == "train"]
     if len(train) == 0:
         raise ValueError("no training rows (cohort == 'train') to fine-tune on")
-    labels = manifest.loc[train, label]
-    if labels.isna().any():
-        raise ValueError(f"{int(labels.isna().sum())} training rows have no {label!r}; fill them or drop the rows")
-    labels = labels.astype(int)
+    labels = task.labels(manifest.loc[train])
     groups = manifest["patient_id"].astype(str)
-    n_classes = int(labels.max()) + 1
+    n_classes = len(task.classes)
     if weights is not None:
         from ovfkit.provenance import file_hash
 
@@ -262,6 +259,6 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
         with atomic_output(feats_path) as tmp:  # last: its presence marks a finished step
             table.to_parquet(tmp)
     return DeepResult(pd.read_parquet(feats_path), pd.read_csv(hist_path), folds, pd.read_csv(agree_path),
-                      backbone, wkey, recipe, label, training_rows,
+                      backbone, wkey, recipe, task.name, training_rows,
                       [run_root / p for p in json.loads(paths_path.read_text(encoding="utf-8"))], inputs,
                       time.perf_counter() - t0)
