@@ -95,10 +95,10 @@ class Task:
             ok = codes.notna()
         if not ok.all():
             bad = col[~ok]
-            shown = ", ".join(f"{i}: {v!r}" for i, v in list(bad.items())[:5])
+            shown = ", ".join(f"{i!r}: {v!r}" for i, v in list(bad.items())[:5])
             allowed = self.values if self.values is not None else self.classes
             raise ValueError(f"column {self.column!r} of task {self.name!r} has {len(bad)} value(s) outside "
-                             f"{list(allowed)} ({shown}); correct or remove those rows")
+                             f"{list(allowed)} (row: value {shown}); correct or remove those rows")
         return codes.astype(int).rename(self.column)
 
     def predict(self, proba) -> np.ndarray:
