@@ -95,6 +95,17 @@ def class_mix(manifest: pd.DataFrame, by: str = "cohort") -> pd.DataFrame:
     return out
 
 
+def class_mix_statement(manifest: pd.DataFrame) -> str:
+    """One Markdown sentence: each ASTLOF class's share of all vertebrae, and the rarest class per cohort."""
+    counts = manifest["astlof_class"].value_counts().reindex([0, 1, 2], fill_value=0)
+    shares = ", ".join(f"class {k} {100 * n / counts.sum():.1f}% ({n})" for k, n in counts.items())
+    per = pd.crosstab(manifest["cohort"], manifest["astlof_class"]).reindex(columns=[0, 1, 2], fill_value=0)
+    per = per.reindex([c for c in COHORTS if c in per.index])
+    rarest = "; ".join(f"{c}: class {int(r.idxmin())} (n = {int(r.min())})" for c, r in per.iterrows())
+    return (f"All vertebrae: {shares}. The rarest class per cohort, the one whose one-vs-rest AUC rests on the "
+            f"fewest cases: {rarest}.")
+
+
 def acquisition_summary(manifest: pd.DataFrame) -> pd.DataFrame:
     """Per center: image dimensionality, median voxel spacing (mm) and median image size, from headers."""
     import SimpleITK as sitk

@@ -247,3 +247,17 @@ def auc_difference(y_true, proba_a, proba_b, groups, *, n_boot: int = 2000, alph
     lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2])
     p = min(1.0, max(2 * min((d <= 0).mean(), (d >= 0).mean()), 1.0 / len(d)))
     return {"diff": diff, "ci_low": float(lo), "ci_high": float(hi), "p": float(p), "n_valid": int(len(d))}
+
+
+def ci_width_statement(tests: pd.DataFrame) -> str:
+    """One Markdown sentence: how wide the 95% CIs of a table of AUC differences are (``ci_low``, ``ci_high``).
+
+    Rows without a CI (a class too small to test) are counted and left out.
+    """
+    w = (tests["ci_high"] - tests["ci_low"]).astype(float)
+    ok = w.dropna()
+    if ok.empty:
+        return "No difference in these tables could be given a confidence interval."
+    missing = "" if len(ok) == len(w) else f" ({len(w) - len(ok)} more could not be tested)"
+    return (f"The 95% CIs of the {len(ok)} AUC differences tested in this chapter{missing} are "
+            f"{ok.min():.3f} to {ok.max():.3f} wide (median {ok.median():.3f}).")

@@ -354,6 +354,48 @@ def paper_results(modality: str | None = None) -> pd.DataFrame:
     return table if modality is None else table[table["modality"] == modality].reset_index(drop=True)
 
 
+def paper_training_gaps(modality: str | None = None) -> pd.DataFrame:
+    """Each paper model's training macro AUC against its internal-cohort one, largest gap first.
+
+    A training AUC far above the AUC on new patients of the same center is the signature of a model scored
+    on data it was fitted or tuned on. Returns one row per paper x pretraining x model with ``train``,
+    ``internal`` and ``gap`` (train minus internal).
+    """
+    paper = paper_results(modality)
+    wide = paper.pivot_table(index=["paper", "modality", "pretraining", "model"], columns="cohort",
+                             values="macro_auc").reset_index()
+    wide = wide.dropna(subset=["train", "internal"]).assign(gap=lambda d: d["train"] - d["internal"])
+    return wide[["paper", "modality", "pretraining", "model", "train", "internal", "gap"]].sort_values(
+        "gap", ascending=False, ignore_index=True)
+
+
+def paper_gap_statement(modality: str) -> str:
+    """One Markdown sentence on the largest training-vs-internal gap of the paper on ``modality``.
+
+    The gap reads as the signature of a model scored on its own training data when the training AUC lies
+    above the upper limit of the internal cohort's 95% CI; without a CI in the paper it is only reported.
+    """
+    gaps = paper_training_gaps(modality)
+    if gaps.empty:
+        return "The paper on this modality reports no training and internal AUC of the same model."
+    top = gaps.iloc[0]
+    paper = paper_results(modality).set_index(["pretraining", "model", "cohort"])
+    internal = paper.loc[(top["pretraining"], top["model"], "internal")]
+    what = (f"{top['paper']}'s {top['model']} on {top['pretraining']} features: training macro AUC "
+            f"{top['train']:.3f}, internal {top['internal']:.3f}")
+    if top["gap"] <= 0:
+        return f"The paper's training AUCs are not above its internal ones (largest difference: {what})."
+    if pd.isna(internal["ci_high"]):
+        return (f"The largest training-vs-internal gap the paper reports is {top['gap']:.3f} ({what}); the paper "
+                "gives no CI to tell whether it exceeds chance variation.")
+    if top["train"] > internal["ci_high"]:
+        return (f"The largest gap the paper reports, {top['gap']:.3f} ({what}, whose 95% CI "
+                f"{internal['ci_low']:.3f}-{internal['ci_high']:.3f} lies entirely below the training AUC), has the "
+                "signature of a model scored on the data it was fitted or tuned on.")
+    return (f"The largest training-vs-internal gap the paper reports is {top['gap']:.3f} ({what}), within the "
+            f"internal cohort's 95% CI ({internal['ci_low']:.3f}-{internal['ci_high']:.3f}).")
+
+
 def backbone_role(name: str) -> str:
     """Which pretraining domain of the papers a backbone stands for."""
     return {"imagenet": "ImageNet", "proxy-natural": "ImageNet", "radimagenet": "RadImageNet",

@@ -247,3 +247,15 @@ def test_paper_results_hold_both_papers_headlines():
     row = table[(table["paper"] == "zhang2024") & (table["pretraining"] == "RadImageNet") &
                 (table["cohort"] == "external")]
     assert row["macro_auc"].item() == pytest.approx(0.940)
+
+
+@pytest.mark.parametrize("modality, expected", [
+    ("ct", "0.348 (liu2025's LightGBM on ImageNet features: training macro AUC 0.996, internal 0.648, whose 95% CI "
+           "0.553-0.735 lies entirely below the training AUC), has the signature"),
+    ("xray", "gap the paper reports is 0.005 (zhang2024's LR on ImageNet features: training macro AUC 0.831, "
+             "internal 0.826); the paper gives no CI"),
+])
+def test_paper_gap_statement_is_computed_from_the_papers_table(modality, expected):
+    gaps = study.paper_training_gaps(modality)
+    assert (gaps["gap"] == gaps["train"] - gaps["internal"]).all() and gaps["gap"].is_monotonic_decreasing
+    assert expected in study.paper_gap_statement(modality)

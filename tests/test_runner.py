@@ -91,3 +91,25 @@ def test_atomic_output_leaves_nothing_behind_on_error(tmp_path):
     with atomic_output(target) as tmp:
         tmp.write_text("new")
     assert target.read_text(encoding="utf-8") == "new" and list(tmp_path.iterdir()) == [target]
+
+
+@pytest.mark.parametrize("dropped, expected", [
+    ([], "No held-out vertebra dropped out"),
+    ([("v9", "external", "radiomics extraction failed: empty mask")],
+     "**1 held-out vertebra(e) dropped out, so the held-out scores below are on fewer vertebrae than the manifest "
+     "lists:** v9 (external): radiomics extraction failed: empty mask."),
+    ([("v1", "train", "no deep features from netA")], "1 training vertebra(e) dropped out"),
+])
+def test_results_page_says_when_a_held_out_cohort_lost_a_vertebra(tmp_path, dropped, expected):
+    import pandas as pd
+
+    from ovfkit import plots
+
+    figures = tmp_path / "xray" / "figures"
+    used = pd.DataFrame({"in manifest": [10, 5], "used": [10, 5], "dropped": [0, 0]},
+                        index=pd.Index(["train", "external"], name="cohort"))
+    plots.save_table(used, "vertebrae_used", figures)
+    table = pd.DataFrame(dropped, columns=["vertebra_id", "cohort", "reason"]).set_index("vertebra_id")
+    plots.save_table(table if len(table) else table.reset_index(drop=True), "vertebrae_dropped", figures)
+    text = "\n".join(runner._vertebrae_lines(tmp_path, "xray"))
+    assert expected in text

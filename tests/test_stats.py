@@ -171,3 +171,10 @@ def test_untestable_class_gives_nan_and_stays_out_of_the_adjusted_family():
     table = stats.per_class_delong(y, p, p)
     assert np.isnan(table.loc[2, "p"]) and table.loc[0, "p"] == 1.0
     np.testing.assert_allclose(stats.adjust([0.01, np.nan, 0.04], "holm"), [0.02, np.nan, 0.04])
+
+
+def test_ci_width_statement_reports_range_median_and_untestable_rows():
+    tests = pd.DataFrame({"ci_low": [-0.1, -0.05, np.nan, 0.0], "ci_high": [0.1, 0.05, np.nan, 0.3]})
+    text = stats.ci_width_statement(tests)
+    assert "The 95% CIs of the 3 AUC differences tested in this chapter (1 more could not be tested) are " \
+           "0.100 to 0.300 wide (median 0.200)." == text

@@ -138,3 +138,12 @@ def test_perturb_mask_keeps_one_component():
 def test_too_few_patients_is_refused():
     with pytest.raises(ValueError, match="n_patients=3 is too small"):
         synth.cohort_table("xray", n_patients=3)
+
+
+def test_class_mix_statement_counts_every_class_and_names_the_rarest_per_cohort():
+    from ovfkit import cohort
+
+    m = pd.DataFrame({"astlof_class": [0, 0, 1, 2, 1, 0, 0, 2], "cohort": ["train"] * 5 + ["external"] * 3})
+    text = cohort.class_mix_statement(m)
+    assert "class 0 50.0% (4), class 1 25.0% (2), class 2 25.0% (2)" in text
+    assert "train: class 2 (n = 1); external: class 1 (n = 0)" in text
