@@ -94,9 +94,6 @@ def run(
         _fail([f"ovfkit run needs the book tool chain ({exc.name} is missing): pip install 'ovfkit[book]', "
                "or use `make book`"])
 
-    from ovfkit import lifeline
-
-    lifeline.hold()  # every kernel and worker of this run ends with it, even if it is killed
     try:
         _run(modality.value, profile.value, seed=seed, build_dir=build_dir, out_dir=out_dir, book=book)
     except ManifestError as exc:

@@ -1,71 +1,144 @@
 """The processes of an ``ovfkit run`` end with it, even when it is killed with SIGKILL.
 
-A killed process runs no handler, so its children have to notice on their own. ``ovfkit run`` calls
-:func:`hold`, which puts ``OVFKIT_LIFELINE=<pid>:<start time>`` into its environment; every process it
-starts inherits the variable: the papermill kernels that execute the chapters, their joblib (loky)
-workers (radiomics extraction, nested cross-validation) and the cohort generator's workers. Importing
-ovfkit in such a process starts a daemon thread (:func:`watch`) that checks twice a second that the run
-is still alive, and otherwise ends its own process at once (``os._exit``), so no worker computes on for a
-run that is gone (loky's idle workers would otherwise wait 300 s, and busy ones finish their task first).
+A killed process runs no handler, so its children have to notice on their own. :func:`ovfkit.runner.run`
+calls :func:`hold`, which puts ``OVFKIT_LIFELINE=<pid>:<start time>`` into its environment; every process
+it starts inherits the variable. Importing ovfkit in such a process starts a daemon thread
+(:func:`watch`) that checks twice a second that the run is still alive; when it is not, the thread kills
+its own process group if its process leads one, and ends its process (``os._exit``).
 
-The start time (``/proc/<pid>/stat``, Linux) guards against a recycled pid; where ``/proc`` is missing,
-the pid alone is checked. SIGINT (Ctrl-C) needs none of this: papermill's kernel manager kills each
-kernel's process group on the way out.
+The heavy children of a run lead their own process group, so a dead run takes their idle workers with
+them too (a loky worker that never received a task never imports ovfkit and would otherwise wait 300 s
+for work):
+
+* each notebook kernel: jupyter_client starts it in a new session, and :data:`KERNEL_ARGUMENTS` make it
+  import ovfkit at start-up and leave the watching to ovfkit (ipykernel's own parent poller would end the
+  kernel with ``os._exit`` first, orphaning its joblib workers);
+* the cohort generator: :func:`run_group` runs it as a command in a group of its own.
+
+A run is alive while its pid exists, is not a zombie and has the start time recorded in the token (a
+recycled pid has another; Linux ``/proc``; elsewhere the pid alone is checked). A variable that names a
+run that is already gone when ovfkit is imported is stale and watched by nobody.
+
+Ctrl-C (SIGINT) is handled by the libraries on the way out: nbclient shuts each kernel down (SIGINT to
+its process group, then SIGTERM and SIGKILL after 2.5 s each), and :func:`run_group` kills the
+generator's group; the survivors then see the run end and exit. All of this takes a few seconds.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import threading
 import time
 
 VARIABLE = "OVFKIT_LIFELINE"
+#: Extra kernel arguments for papermill (nbclient's ``extra_arguments``): import ovfkit at start-up, so the
+#: kernel watches its run from its first moment, and leave parent polling to ovfkit.
+KERNEL_ARGUMENTS = ("--IPKernelApp.parent_handle=0", "--IPKernelApp.exec_lines=__import__('ovfkit')")
 _watching = False
+
+
+def _stat(pid: int) -> list | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), or None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _start_time(pid: int) -> str:
     """The process' start time in clock ticks since boot ('' where /proc is not available)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
+    fields = _stat(pid)
+    return fields[19].decode("ascii", "replace") if fields and len(fields) > 19 else ""
+
+
+def token(pid: int | None = None) -> str:
+    """``<pid>:<start time>`` of a process (default: this one)."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}:{_start_time(pid)}"
 
 
 def hold() -> None:
-    """Make this process the run every ovfkit process started from now on lives for (sets the variable)."""
-    os.environ[VARIABLE] = f"{os.getpid()}:{_start_time(os.getpid())}"
+    """Make this process the run that every ovfkit process started from now on lives for."""
+    os.environ[VARIABLE] = token()
 
 
-def alive(token: str) -> bool:
-    """Whether the process named by a ``<pid>:<start time>`` token is still the one that set it."""
-    pid_text, _, started = token.partition(":")
+def alive(run: str) -> bool:
+    """Whether the process named by a ``<pid>:<start time>`` token is still running and the same process."""
+    pid_text, _, started = run.partition(":")
     pid = int(pid_text)
+    fields = _stat(pid)
+    if fields is None:
+        if os.path.isdir("/proc"):
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # exists, but another user's
+            return True
+        return True
+    if fields[0] in (b"Z", b"X"):  # killed, not yet reaped
+        return False
+    return not started or len(fields) <= 19 or fields[19].decode("ascii", "replace") == started
+
+
+def _end() -> None:
+    """Kill this process' group if it leads one (its workers with it), then end the process."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else: not our run any more
-        return False
-    return not started or _start_time(pid) in ("", started)
+        if os.getpgid(0) == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+    finally:
+        os._exit(1)
 
 
 def watch(interval: float = 0.5) -> bool:
-    """Start the watch thread if this process descends from a held run; return whether it watches."""
+    """Start the watch thread if this process descends from a live, held run; return whether it watches."""
     global _watching
-    token = os.environ.get(VARIABLE, "")
-    if _watching or not token or token.split(":", 1)[0] == str(os.getpid()):
+    run = os.environ.get(VARIABLE, "")
+    if _watching or not run or run == token():
         return _watching
     try:
-        int(token.split(":", 1)[0])
+        if not alive(run):  # a stale variable: its run ended before this process started
+            return False
     except ValueError:
         return False
 
     def loop():
-        while alive(token):
+        while alive(run):
             time.sleep(interval)
-        os._exit(1)
+        _end()
 
     threading.Thread(target=loop, name="ovfkit-lifeline", daemon=True).start()
     _watching = True
     return True
+
+
+def _after_fork() -> None:  # a forked child has no threads: watch again
+    global _watching
+    _watching = False
+    watch()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def run_group(command: list) -> None:
+    """Run ``command`` in a process group of its own and wait; on any exception (Ctrl-C included) kill the group.
+
+    Raises ``subprocess.CalledProcessError`` if the command fails.
+    """
+    proc = subprocess.Popen(command, start_new_session=True)
+    try:
+        code = proc.wait()
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        raise
+    if code:
+        raise subprocess.CalledProcessError(code, command)

@@ -744,7 +744,7 @@ def _total_axes(rows: dict, nomo) -> list:
     return out + _records("Probability", values, labels, nomo.points_for_probability(values))
 
 
-def nomogram(nomo, labels: dict | None = None, *, width: float = 10.0):
+def nomogram(nomo, labels: dict | None = None, *, width: float = 10.0, title: str | None = None):
     """The nomogram of a fitted :class:`ovfkit.clinical.Nomogram`, laid out like R's ``rms`` nomograms.
 
     From top to bottom: Points (0-100); one axis per predictor at its points (DLR score in logits over
@@ -762,6 +762,8 @@ def nomogram(nomo, labels: dict | None = None, *, width: float = 10.0):
         Predictor -> axis name, replacing the defaults (which state the units).
     width : float
         Figure width in inches; the height follows the number of axes.
+    title : str, optional
+        Default: "Nomogram: ASTLOF class k vs rest"; name a binary task's positive class here.
 
     Returns
     -------
@@ -797,7 +799,7 @@ def nomogram(nomo, labels: dict | None = None, *, width: float = 10.0):
                          "p": rows[f"P(class {k})"]}, nomo)
 
     lo_q, hi_q = (_ordinal(100 * q) for q in DLR_AXIS_QUANTILES)
-    ax.set_title(f"Nomogram: ASTLOF class {k} vs rest", fontsize=10, loc="left")
+    ax.set_title(title or f"Nomogram: ASTLOF class {k} vs rest", fontsize=10, loc="left")
     fig.text(left, 0.01, f"DLR score axis: {lo_q}-{hi_q} percentile of the training scores; age, sex: their "
              f"training range.\nPoints = {nomo.points_per_logit():.3g} x beta x (value - value at 0 points); a "
              "value beyond an axis end scores below 0 or past the end, at the same points per unit.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -18,6 +19,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = REPO_ROOT / "requirements.lock"
 KEY_PACKAGES = ("numpy", "scipy", "pandas", "scikit-learn", "SimpleITK", "pyradiomics", "torch", "torchvision",
                 "statsmodels", "tableone", "papermill", "jupyter-book")
+
+
+def json_digest(obj, length: int = 16) -> str:
+    """The first ``length`` hex digits of the SHA-256 of ``obj`` as sorted-key JSON (``str`` for other types).
+
+    The one way a cache key is made from settings: two equal dicts give the same key whatever their order.
+    """
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from ovfkit import provenance, synth
+from ovfkit import lifeline, provenance, synth
 from ovfkit.atomic import atomic_output
 from ovfkit.manifest import HELD_OUT, load_manifest
 from ovfkit.settings import PROFILES, settings
@@ -59,7 +59,13 @@ def ensure_cohort(modality: str, data_dir: Path, seed: int, n_patients: int | No
     """Generate the synthetic cohort unless ``data_dir`` already holds one made with these settings."""
     if not synth.cohort_is_current(data_dir, modality, seed, n_patients):
         print(f"[ovfkit] generating the synthetic {modality} cohort in {data_dir}", flush=True)
-        synth.synth(modality, data_dir, seed=seed, n_patients=n_patients)
+        command = [sys.executable, "-m", "ovfkit", "synth", "--modality", modality, "--out", str(data_dir),
+                   "--seed", str(seed)] + ([] if n_patients is None else ["--n-patients", str(n_patients)])
+        try:  # in a process group of its own, so that its workers end with it (ovfkit.lifeline)
+            lifeline.run_group(command)
+        except subprocess.CalledProcessError as exc:
+            raise RunError(f"generating the synthetic {modality} cohort failed (exit {exc.returncode}): "
+                           f"{' '.join(command)}") from None
     return data_dir / "manifest.csv"
 
 
@@ -91,7 +97,8 @@ def execute_notebook(src: Path, dst: Path, params: dict, *, cwd: Path, timeout: 
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3", cwd=str(cwd),
-                            progress_bar=False, execution_timeout=timeout, log_output=False)
+                            progress_bar=False, execution_timeout=timeout, log_output=False,
+                            extra_arguments=list(lifeline.KERNEL_ARGUMENTS))
     except pm.PapermillExecutionError as exc:
         raise RunError(f"{src.name} ({params.get('modality')}) failed in cell {exc.exec_count}: "
                        f"{exc.ename}: {exc.evalue} (executed notebook with the traceback: {dst})") from None
@@ -156,7 +163,11 @@ def _rendered_key(path: Path) -> str | None:
 
 def run_modality(modality: str, profile: str, *, seed: int, build_dir: Path, notebooks_dir: Path,
                  chapters=CHAPTERS, manifest: Path | None = None) -> list[Path]:
-    """Execute (or reuse) every chapter for one modality; return the rendered notebooks."""
+    """Execute (or reuse) every chapter for one modality; return the rendered notebooks.
+
+    This process becomes the run its kernels and workers live for (:func:`ovfkit.lifeline.hold`).
+    """
+    lifeline.hold()
     if manifest is None:
         n_patients = settings(profile, modality, seed).n_patients
         manifest = ensure_cohort(modality, build_dir / "data" / modality, seed, n_patients)
@@ -245,6 +256,8 @@ def _vertebrae_lines(build_dir: Path, modality: str) -> list:
     used = _read_figure_csv(build_dir, modality, "vertebrae_used")
     if used.empty:
         return []
+    if not (build_dir / modality / "figures" / "vertebrae_dropped.csv").exists():
+        return ["### Vertebrae used (chapter 05)", "", _md_table(used), ""]
     dropped = _read_figure_csv(build_dir, modality, "vertebrae_dropped")
     held = dropped[dropped["cohort"].isin(HELD_OUT)] if len(dropped) else dropped
     if len(held):
@@ -278,7 +291,7 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS) -> None:
         lines += [_md_table(domain), "", "### Fusion variants (logistic regression, held-out macro AUC)", ""]
         fus = _read_figure_csv(build_dir, m, "fusion_auc")
         if len(fus):
-            fus = fus.pivot(index="variant", columns="cohort", values="macro_auc")
+            fus = fus.pivot(index="variant", columns="cohort", values="macro_auc" if "macro_auc" in fus else "auc")
             fus = fus[[c for c in HELD_OUT if c in fus.columns]].reset_index()
         lines += [_md_table(fus), ""]
     _write_if_changed(src / "results.md", "\n".join(lines).encode())
@@ -337,7 +350,10 @@ def build_book(book_src: Path, out_dir: Path) -> Path:
 def run(modality: str = "all", profile: str = "default", *, seed: int = 42, build_dir: str | os.PathLike | None = None,
         out_dir: str | os.PathLike | None = None, notebooks_dir: str | os.PathLike | None = None,
         book: bool = True, chapters=CHAPTERS) -> Path | None:
-    """Run the study for one or both modalities and build the book; return the book's index.html."""
+    """Run the study for one or both modalities and build the book; return the book's index.html.
+
+    Every kernel and worker the run starts ends with it, even if it is killed (:mod:`ovfkit.lifeline`).
+    """
     if profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
     modalities = list(synth.MODALITIES) if modality == "all" else [modality]

@@ -415,6 +415,9 @@ def compare_with_papers(scores: pd.DataFrame, best: dict, modality: str) -> pd.D
     best : dict variant -> chosen classifier (by training nested CV)
     """
     paper = paper_results(modality)
+    if "macro_auc" not in scores.columns:
+        raise ValueError("the papers report the three-class ASTLOF macro AUC; these scores are of another task "
+                         f"(columns {list(scores.columns)}), so there is nothing of theirs to set beside them")
     rows = []
     for variant, model in best.items():
         backbone = variant.split(" ", 1)[1]
@@ -437,11 +440,11 @@ def compare(predictions: pd.DataFrame, a: tuple, b: tuple, *, cohorts=HELD_OUT, 
             seed: int = 0) -> pd.DataFrame:
     """Paired comparison of two (variant, model) prediction sets on the same vertebrae, per cohort.
 
-    Per class: one-vs-rest DeLong test (a binary task: the positive class only); the headline AUC (macro
-    for three classes, the positive class's for two): paired patient bootstrap (the same resamples score
-    both). Returns one row per cohort x (class 0, 1, 2, ``macro``; binary: class 1, ``auc``) with the
-    AUCs, the difference a - b, its 95% CI and the unadjusted p-value (adjust the family with
-    :func:`ovfkit.stats.adjust`).
+    Three classes: one-vs-rest DeLong test per class, and the macro AUC by a paired patient bootstrap
+    (the same resamples score both). Binary: the AUC by the paired patient bootstrap only (it respects
+    several vertebrae per patient; a DeLong row would test the same difference a second time). Returns
+    one row per cohort x (class 0, 1, 2, ``macro``; binary: ``auc``) with the AUCs, the difference a - b,
+    its 95% CI and the unadjusted p-value (adjust the family with :func:`ovfkit.stats.adjust`).
     """
     from ovfkit import stats
 
@@ -459,7 +462,7 @@ def compare(predictions: pd.DataFrame, a: tuple, b: tuple, *, cohorts=HELD_OUT, 
         if cohort not in pa.index.get_level_values(0):
             continue
         ga, gb = pa.loc[cohort], pb.loc[cohort].reindex(pa.loc[cohort].index)
-        per = stats.per_class_delong(ga["y"], ga[P], gb[P], classes)
+        per = stats.per_class_delong(ga["y"], ga[P], gb[P], classes) if len(classes) > 2 else pd.DataFrame()
         for r in per.to_dict("records"):
             rows.append({"cohort": cohort, "class": str(r["class"]), "method": "DeLong",
                          **{k: r[k] for k in ("auc_a", "auc_b", "diff", "ci_low", "ci_high", "p")}})
@@ -475,8 +478,9 @@ def compare(predictions: pd.DataFrame, a: tuple, b: tuple, *, cohorts=HELD_OUT, 
 def omnibus(predictions: pd.DataFrame, variant: str, *, cohorts=HELD_OUT) -> pd.DataFrame:
     """DeLong's omnibus test that every classifier of ``variant`` has the same AUC, per cohort and class.
 
-    One test per cohort and class (one-vs-rest; a binary task: the positive class only) over all the
-    models that predicted the same vertebrae, chi-square on k - 1 degrees of freedom
+    One test per cohort and class (one-vs-rest; a binary task: the positive class only) over every model
+    of the variant, each aligned to the first model's vertebrae (all models of a variant predict the same
+    vertebrae; a model that lacks one stops the test with a ValueError), chi-square on k - 1 degrees of freedom
     (:func:`ovfkit.stats.delong_omnibus`). A class with fewer than 2 cases or 2 others in a cohort cannot
     be tested and has no row. ``p_holm`` adjusts the whole table (Holm).
 
@@ -502,7 +506,12 @@ def omnibus(predictions: pd.DataFrame, variant: str, *, cohorts=HELD_OUT) -> pd.
             y = (ref["y"] == k).astype(int)
             if y.sum() < 2 or (1 - y).sum() < 2:
                 continue
-            res = stats.delong_omnibus(y, {name: d[f"p{k}"].reindex(ref.index) for name, d in wide.items()})
+            scores = {name: d[f"p{k}"].reindex(ref.index) for name, d in wide.items()}
+            missing = [name for name, sc in scores.items() if sc.isna().any()]
+            if missing:
+                raise ValueError(f"models {missing} of variant {variant!r} lack vertebrae that {next(iter(wide))} "
+                                 f"predicted in cohort {cohort!r}; compare models on the same vertebrae")
+            res = stats.delong_omnibus(y, scores)
             hi, lo = max(res["auc"], key=res["auc"].get), min(res["auc"], key=res["auc"].get)
             rows.append({"cohort": cohort, "class": k, "chi2": res["chi2"], "df": res["df"], "p": res["p"],
                          "highest AUC": f"{hi} {res['auc'][hi]:.3f}", "lowest AUC": f"{lo} {res['auc'][lo]:.3f}"})

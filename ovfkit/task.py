@@ -9,7 +9,8 @@ decision curves) reads the task from here instead of assuming the three ASTLOF c
 * ``acuity``: acute (fresh) against chronic (old) fracture (zhang2023 on CT, guo2026 and li on X-ray),
   column ``acuity``, ``chronic`` = 0 and ``acute`` = 1 (the positive class: the fracture to treat);
   discrimination is the AUC of P(acute), threshold metrics (sensitivity, specificity, ...) call a vertebra
-  acute when ``P(acute) >= threshold`` (0.5 unless stated otherwise).
+  acute when ``P(acute) >= threshold`` (:attr:`Task.threshold`, 0.5; pass it to
+  :func:`ovfkit.metrics.bootstrap_metrics` and :func:`ovfkit.metrics.confusion`).
 
 A predictions table holds one probability column per class, ``p0``, ``p1``, ... (:attr:`Task.proba_columns`).
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 
@@ -91,7 +91,7 @@ class Task:
             codes = pd.to_numeric(col, errors="coerce")
             ok = codes.isin(self.classes)
         else:
-            codes = col.astype(str).str.strip().str.lower().map({str(v): k for k, v in enumerate(self.values)})
+            codes = col.astype(str).str.strip().str.lower().map({str(v).lower(): k for k, v in enumerate(self.values)})
             ok = codes.notna()
         if not ok.all():
             bad = col[~ok]
@@ -100,14 +100,6 @@ class Task:
             raise ValueError(f"column {self.column!r} of task {self.name!r} has {len(bad)} value(s) outside "
                              f"{list(allowed)} (row: value {shown}); correct or remove those rows")
         return codes.astype(int).rename(self.column)
-
-    def predict(self, proba) -> np.ndarray:
-        """Predicted class codes from probabilities (n, C): the highest, or the positive at ``threshold``."""
-        p = np.asarray(proba, dtype=float)
-        if self.binary:
-            return (p[:, 1] >= self.threshold).astype(int)
-        return p.argmax(axis=1)
-
 
 TASKS = {
     "astlof": Task("astlof", "astlof_class", ("conservative", "augmentation or conservative",

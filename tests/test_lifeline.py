@@ -13,64 +13,131 @@ from ovfkit import lifeline
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="process states are read from /proc")
 
+# The run: holds the lifeline, starts a "kernel" in a session of its own (as jupyter_client does) and waits.
 ROOT = textwrap.dedent("""
     import subprocess, sys
     from ovfkit import lifeline
     lifeline.hold()
-    subprocess.Popen([sys.executable, sys.argv[1], sys.argv[2]]).wait()
+    subprocess.Popen([sys.executable, sys.argv[1], sys.argv[2]], start_new_session=True).wait()
 """)
 
-CHILD = textwrap.dedent("""
+# The "kernel": three loky workers, one busy in ovfkit code, two idle (they never import ovfkit).
+KERNEL = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
     import ovfkit
-    from joblib import Parallel, delayed
+    from joblib.externals.loky import get_reusable_executor
 
-    def work(i, folder):
-        import ovfkit  # a worker that runs ovfkit code has imported it
-        Path(folder, f"worker{i}").write_text(str(os.getpid()))
+    def work(folder):
+        import ovfkit
+        Path(folder, "busy").write_text(str(os.getpid()))
         time.sleep(120)
 
-    Path(sys.argv[1], "child").write_text(str(os.getpid()))
-    Parallel(n_jobs=2, backend="loky")(delayed(work)(i, sys.argv[1]) for i in range(2))
+    executor = get_reusable_executor(max_workers=3)
+    executor.submit(work, sys.argv[1])
+    Path(sys.argv[1], "kernel").write_text(str(os.getpid()))
+    time.sleep(120)
 """)
 
 
 def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    fields = lifeline._stat(pid)
+    return fields is not None and fields[0] not in (b"Z", b"X")
 
 
-def test_killing_the_run_ends_its_kernels_and_their_joblib_workers(tmp_path):
+def _descendants(pid: int) -> set:
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (fields := lifeline._stat(int(entry))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def test_killing_the_run_ends_its_kernels_and_their_idle_and_busy_workers(tmp_path):
     (tmp_path / "root.py").write_text(ROOT)
-    (tmp_path / "child.py").write_text(CHILD)
-    root = subprocess.Popen([sys.executable, str(tmp_path / "root.py"), str(tmp_path / "child.py"), str(tmp_path)],
+    (tmp_path / "kernel.py").write_text(KERNEL)
+    root = subprocess.Popen([sys.executable, str(tmp_path / "root.py"), str(tmp_path / "kernel.py"), str(tmp_path)],
                             start_new_session=True)
-    names = ("child", "worker0", "worker1")
     deadline = time.monotonic() + 120
-    while not all((tmp_path / n).exists() and (tmp_path / n).read_text() for n in names):
+    while not ((tmp_path / "kernel").exists() and (tmp_path / "busy").exists()
+               and len(_descendants(root.pid)) >= 5):  # the kernel, its three workers, loky's resource tracker
         assert time.monotonic() < deadline and root.poll() is None, "the processes did not start"
         time.sleep(0.2)
-    pids = [int((tmp_path / n).read_text()) for n in names]
-    assert all(map(_running, pids))
-    root.send_signal(signal.SIGKILL)
-    root.wait()
+    pids = _descendants(root.pid)
+    assert len(pids) >= 5 and all(map(_running, pids))
+    os.kill(root.pid, signal.SIGKILL)  # not reaped yet: the run is a zombie, which is dead too
     deadline = time.monotonic() + 10
     while any(map(_running, pids)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    left = [p for p in pids if _running(p)]
+    left = sorted(p for p in pids if _running(p))
     for p in left:  # do not leave them to the next test
         os.kill(p, signal.SIGKILL)
+    root.wait()
     assert not left, f"processes {left} of the killed run are still running"
 
 
-def test_a_run_watches_nothing_and_a_dead_token_is_not_alive(monkeypatch):
-    monkeypatch.delenv(lifeline.VARIABLE, raising=False)
-    assert lifeline.alive(f"{os.getpid()}:{lifeline._start_time(os.getpid())}")
-    assert not lifeline.alive(f"{os.getpid()}:1")  # same pid, another start time: a recycled pid
+def test_watch_follows_a_live_foreign_run_only(monkeypatch):
+    monkeypatch.setattr(lifeline, "_watching", False)
+    monkeypatch.setenv(lifeline.VARIABLE, lifeline.token())
+    assert not lifeline.watch()  # the run itself does not watch
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    assert not lifeline.alive(f"{dead.pid}:")
+    monkeypatch.setenv(lifeline.VARIABLE, lifeline.token(dead.pid))
+    assert not lifeline.watch()  # a stale variable: nobody to follow
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        monkeypatch.setenv(lifeline.VARIABLE, lifeline.token(parent.pid))
+        monkeypatch.setattr(lifeline.threading, "Thread", lambda **kw: type("T", (), {"start": lambda self: None})())
+        assert lifeline.watch()
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_alive_tells_a_recycled_pid_and_a_zombie_from_the_run():
+    assert lifeline.alive(lifeline.token())
+    assert not lifeline.alive(f"{os.getpid()}:1")  # same pid, another start time: a recycled pid
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    run = lifeline.token(child.pid)
+    assert lifeline.alive(run)
+    child.kill()
+    deadline = time.monotonic() + 5
+    while lifeline._stat(child.pid)[0] != b"Z" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not lifeline.alive(run)  # killed, not yet reaped
+    child.wait()
+    assert not lifeline.alive(run)
+
+
+def test_run_group_kills_the_whole_group_on_ctrl_c(tmp_path):
+    """Ctrl-C during ``run_group`` (the cohort generator) kills the command and its own children."""
+    (tmp_path / "group.py").write_text(textwrap.dedent(f"""
+        import os, subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        open({str(tmp_path / "up")!r}, "w").write(str(os.getpid()))
+        time.sleep(60)
+    """))
+    driver = subprocess.Popen([sys.executable, "-c", "import sys; from ovfkit import lifeline; "
+                               f"lifeline.run_group([sys.executable, {str(tmp_path / 'group.py')!r}])"],
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ((tmp_path / "up").exists() and (tmp_path / "up").read_text()):
+        assert time.monotonic() < deadline, "the command did not start"
+        time.sleep(0.1)
+    group = int((tmp_path / "up").read_text())
+    members = _descendants(group) | {group}
+    assert len(members) == 2
+    driver.send_signal(signal.SIGINT)
+    assert "KeyboardInterrupt" in driver.communicate(timeout=30)[1]
+    deadline = time.monotonic() + 5
+    while any(map(_running, members)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in members if _running(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"processes {left} of the interrupted command are still running"

@@ -123,6 +123,24 @@ def test_out_of_fold_predictions_ignore_the_labels_of_their_own_outer_fold():
     assert not np.array_equal(clean[~fold].to_numpy(), poisoned[~fold].to_numpy())  # the poison did reach fits
 
 
+def test_nested_cv_gives_a_class_absent_from_an_outer_training_part_probability_zero():
+    """Every class-2 vertebra in one outer fold: that fold's model never saw class 2, so its column is 0 and
+    the other two columns hold that model's probabilities (not shifted into the wrong classes)."""
+    X, y, manifest, icc = _cohort(n=120, p_rad=12, p_deep=12, seed=9)
+    patient_no = manifest["patient_id"].str[1:].astype(int).to_numpy()
+    fold = np.where(y == 2, 0, 1 + patient_no % 2)
+    for p in np.unique(patient_no[y == 2]):  # keep patients whole
+        fold[patient_no == p] = 0
+    outer = PredefinedSplit(fold)
+    search = models.tuned(_pipeline(X, manifest, icc), {"clf__C": [1.0]}, models.PatientKFold(manifest["patient_id"], 3))
+    proba, _, _ = models.nested_cv(search, X, y, outer, classes=(0, 1, 2))
+    first = fold == 0
+    assert (proba.loc[first, "p2"] == 0).all() and np.allclose(proba.loc[first, ["p0", "p1"]].sum(axis=1), 1)
+    two_class = models.tuned(_pipeline(X, manifest, icc), {"clf__C": [1.0]},
+                             models.PatientKFold(manifest["patient_id"], 3)).fit(X[~first], y[~first])
+    np.testing.assert_allclose(proba.loc[first, ["p0", "p1"]], two_class.predict_proba(X[first]), atol=1e-10)
+
+
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
 def test_every_classifier_fits_in_the_fusion_pipeline_and_tunes_its_grid(name):
     X, y, manifest, icc = _cohort(n=160, seed=1)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, f1_score, precision_score, recall_score, roc_auc_score
 
-from ovfkit import clinical, explain, fusion, metrics, models, stats, study
+from ovfkit import clinical, explain, fusion, metrics, stats, study
 from ovfkit.settings import settings as run_settings
 from ovfkit.task import TASKS, get_task
 
@@ -88,7 +88,7 @@ def test_binary_curves_and_delong_report_the_positive_class_only():
 def binary_study(tmp_path_factory):
     X, y, manifest, icc = _binary_cohort()
     settings = dataclasses.replace(run_settings("quick", "ct", seed=0, task="acuity"),
-                                   classifiers=("LR", "RF", "XGBoost"))
+                                   classifiers=("LR", "RF", "XGBoost", "LightGBM", "KNN"))
     features = study.Features(X, icc, ["netA"], manifest, task=settings.task)
     cache = tmp_path_factory.mktemp("binary")
     return features, settings, study.model_comparison(features, settings, cache, progress=False)
@@ -115,21 +115,28 @@ def test_binary_study_predicts_two_columns_and_scores_the_positive_class(binary_
 def test_binary_comparisons_and_omnibus(binary_study):
     _, _, result = binary_study
     table = study.compare(result.predictions, ("early netA", "LR"), ("early netA", "RF"), n_boot=100)
-    assert table["class"].tolist() == ["1", "auc"] * 2
+    assert table["class"].tolist() == ["auc", "auc"]  # one test per cohort: the paired patient bootstrap
+    for cohort, g in result.predictions.groupby("cohort"):
+        if cohort == "train":
+            continue
+        a = g[g["model"] == "LR"].set_index("vertebra_id").sort_index()
+        b = g[g["model"] == "RF"].set_index("vertebra_id").sort_index()
+        row = table.set_index("cohort").loc[cohort]
+        assert row["diff"] == pytest.approx(roc_auc_score(a["y"], a["p1"]) - roc_auc_score(b["y"], b["p1"]), abs=1e-12)
     omni = study.omnibus(result.predictions, "early netA")
-    assert set(omni["class"]) == {1} and (omni["df"] == 2).all()
+    assert set(omni["class"]) == {1} and (omni["df"] == 4).all()
 
 
-@pytest.mark.parametrize("model", ["LR", "RF", "XGBoost"])
+@pytest.mark.parametrize("model", ["LR", "RF", "XGBoost", "LightGBM", "KNN"])
 def test_binary_shap_explains_the_positive_class_and_adds_up(binary_study, model):
     features, _, result = binary_study
     fitted = result.fitted[("early netA", model)]
     train, internal = features.rows("train"), features.rows("internal")
     cols = list(fitted.feature_names_in_)
-    expl = explain.explain(fitted, features.X.loc[train, cols], features.X.loc[internal, cols])
+    expl = explain.explain(fitted, features.X.loc[train, cols], features.X.loc[internal, cols], max_kernel_cases=8)
     assert expl.classes == (1,) and expl.values.shape[2] == 1
     total = expl.values[:, :, 0].sum(axis=1) + expl.base_values[:, 0]
-    p1 = fitted.predict_proba(features.X.loc[internal, cols])[:, 1]
+    p1 = fitted.predict_proba(features.X.loc[internal[: len(total)], cols])[:, 1]
     out = p1 if expl.output == "probability" else np.log(p1 / (1 - p1))
     np.testing.assert_allclose(total, out, atol=1e-5)
     assert list(explain.importance(expl).columns[:1]) == ["class 1"]
@@ -143,7 +150,11 @@ def test_binary_nomogram_and_decision_curve_model_the_positive_class(binary_stud
     nom = clinical.Nomogram.fit_on(d[d["cohort"] == "train"], 1)
     rows = d[d["cohort"] != "train"]
     np.testing.assert_allclose(nom.probability_from_points(nom.total_points(rows)), nom.predict(rows), atol=1e-10)
-    table = clinical.held_out_discrimination({1: clinical.with_predictions(d, nom)})
-    assert set(table["class"]) == {1} and set(table["cohort"]) == {"internal", "external"}
+    designs = {1: clinical.with_predictions(d, nom)}
+    table = clinical.held_out_discrimination(designs).set_index("cohort")
+    assert set(table["class"]) == {1} and set(table.index) == {"internal", "external"}
+    for cohort, g in pred.groupby("cohort"):  # the DLR score is the positive class's probability
+        if cohort != "train":
+            assert table.loc[cohort, "AUC DLR"] == pytest.approx(roc_auc_score(g["y"], g["p1"]), abs=1e-9)
     curve = clinical.decision_curve(rows, {"combined": nom.predict(rows)})
     assert {"combined", "all", "none"} <= set(curve["model"])

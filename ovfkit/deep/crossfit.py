@@ -37,7 +37,7 @@ from ovfkit.deep.inputs import prepare_manifest
 from ovfkit.deep.proxy import PROXIES, proxy_checkpoint, proxy_recipe
 from ovfkit.deep.recipe import Recipe
 from ovfkit.deep.training import atomic_torch_save, finetune, predict
-from ovfkit.provenance import code_digest
+from ovfkit.provenance import code_digest, json_digest
 from ovfkit.task import get_task
 
 #: ``cross-fitted`` (the default, honest) or ``in-sample`` (leaky, for the audit only).
@@ -116,10 +116,6 @@ class DeepResult:
         return out
 
 
-def _digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def _input_hashes(inputs: pd.Series, rows) -> list:
     return [(str(k), hashlib.sha256(np.ascontiguousarray(inputs.loc[k]).tobytes()).hexdigest()[:16]) for k in rows]
 
@@ -136,8 +132,8 @@ def _network(run_root: Path, name: str, backbone: str, weights, recipe: Recipe, 
 
     from ovfkit.manifest import write_csv_atomic
 
-    key = _digest({"inputs": _input_hashes(inputs, labels.index), "labels": labels.astype(int).tolist(),
-                   "groups": groups.loc[labels.index].astype(str).tolist(), "n_classes": n_classes})
+    key = json_digest({"inputs": _input_hashes(inputs, labels.index), "labels": labels.astype(int).tolist(),
+                       "groups": groups.loc[labels.index].astype(str).tolist(), "n_classes": n_classes})
     run = run_root / f"net-{key}"
     model_path, hist_path = run / "model.pt", run / "history.csv"
     if not model_path.exists():
@@ -225,9 +221,10 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
         plan = [(f"fold {k}", train[folds.to_numpy() != k], train[folds.to_numpy() == k])
                 for k in range(1, recipe.crossfit_folds + 1)]
         shared = held_out  # rows that get the mean over the networks
-    final_key = _digest({"plan": [(n, list(map(str, fit)), list(map(str, own))) for n, fit, own in plan],
-                         "inputs": _input_hashes(inputs, manifest.index), "labels": labels.tolist(),
-                         "groups": groups.loc[train].tolist(), "mode": training_rows})
+    final_key = json_digest({"plan": [(n, list(map(str, fit)), list(map(str, own))) for n, fit, own in plan],
+                             "inputs": _input_hashes(inputs, manifest.index), "labels": labels.tolist(),
+                             "groups": groups.loc[train].tolist(), "mode": training_rows,
+                             "task": task.name, "n_classes": n_classes})
     feats_path = run_root / f"features-{final_key}.parquet"
     agree_path, hist_path = feats_path.with_suffix(".agreement.csv"), feats_path.with_suffix(".history.csv")
     paths_path = feats_path.with_suffix(".networks.json")

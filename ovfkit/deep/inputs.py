@@ -13,15 +13,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ovfkit.deep.recipe import Recipe
-from ovfkit.provenance import code_digest
+from ovfkit.provenance import code_digest, json_digest
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -122,10 +120,10 @@ def prepare_manifest(manifest: pd.DataFrame, recipe: Recipe, *, cache_dir=None, 
 
     prep = {**recipe.preparation(), "code": code_digest(__name__)}
 
-    key = hashlib.sha256(json.dumps({"prep": prep, "files": [
+    key = json_digest({"prep": prep, "files": [
         (r["vertebra_id"], content_digest(r["image"], r.get("image_sha256", "") or ""),
          content_digest(r["mask"], r.get("mask_sha256", "") or ""))
-        for _, r in manifest.iterrows()]}, sort_keys=True).encode()).hexdigest()[:20]
+        for _, r in manifest.iterrows()]}, 20)
     path = Path(cache_dir) / f"inputs-{key}.npz" if cache_dir else None
     if path is not None and path.exists():
         with np.load(path) as data:

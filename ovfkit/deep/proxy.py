@@ -8,8 +8,6 @@ for RadImageNet. They compare two pretraining *domains*; they are not the papers
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import numpy as np
 from ovfkit.deep.inputs import prepare_image, to_network_input
 from ovfkit.deep.recipe import Recipe
 from ovfkit.deep.training import atomic_torch_save, deterministic
-from ovfkit.provenance import code_digest
+from ovfkit.provenance import code_digest, json_digest
 
 #: The backbone names this module pretrains.
 PROXIES = ("proxy-natural", "proxy-medical")
@@ -37,7 +35,7 @@ class ProxyRecipe:
     lr: float = 1e-3
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        return json_digest(asdict(self), 12)
 
 
 def proxy_images(source: str, n: int, size: int, seed: int = 0) -> np.ndarray:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass
+
+from ovfkit.provenance import json_digest
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Recipe:
 
     def key(self) -> str:
         """16 hex digits identifying every setting."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return json_digest(asdict(self))
 
     def preparation(self) -> dict:
         """The settings that decide a prepared input (the input cache's key)."""
