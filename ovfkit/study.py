@@ -81,10 +81,13 @@ class Features:
         return self.X.index[self.manifest.loc[self.X.index, "cohort"].to_numpy() == cohort]
 
 
-def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, backbones, weights=None) -> Features:
+def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, backbones, weights=None,
+                  training_rows: str = "cross-fitted") -> Features:
     """Radiomics (both readers, for the ICC) and cross-fitted deep features of every backbone, from their caches.
 
     The deep features are fine-tuned on ``settings.task``'s label, so a feature table belongs to one task.
+    ``training_rows="in-sample"`` gives the leaky deep features of the papers (see
+    :func:`ovfkit.deep.deep_features`), only to measure that leak.
     """
     params = radiomics.default_params(settings.modality)
     cache_dir = Path(cache_dir)
@@ -93,7 +96,8 @@ def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, back
                                         mask_column="mask_reader2", progress=False)
     icc, _, _ = reliability.training_icc(rad, second, manifest["cohort"], form="ICC(2,1)")
     deep_tables = {b: deep.deep_features(manifest, b, settings.deep, weights=(weights or {}).get(b),
-                                         cache_dir=cache_dir / "deep", task=settings.task, progress=False).features for b in backbones}
+                                         cache_dir=cache_dir / "deep", task=settings.task, training_rows=training_rows,
+                                         progress=False).features for b in backbones}
     X = fusion.feature_table(rad, deep_tables)
     reasons = {f["vertebra_id"]: f"radiomics extraction failed: {f['reason']}" for f in rad.attrs.get("failures", [])}
     for b, table in deep_tables.items():

@@ -232,6 +232,32 @@ def test_interrupted_fine_tuning_resumes_from_its_checkpoint(xray, tmp_path):
     assert resumed.history.loc[0, "train_loss"] == full.history.loc[0, "train_loss"]
 
 
+@pytest.mark.parametrize("trainable", ["layer4", "none"])
+def test_fine_tuning_from_a_trunk_gives_the_network_of_full_forward_passes(xray, trainable):
+    """The frozen front computed once (plain and mirrored) trains the same network as running the whole
+    ResNet every batch: same losses, same weights, same features, up to floating-point summation order."""
+    recipe = deep.Recipe(**{**QUICK.__dict__, "epochs": 2, "trainable": trainable})
+    inputs = deep.prepare_manifest(xray, recipe, n_jobs=1)
+    train = xray.index[xray["cohort"] == "train"]
+    args = (inputs.loc[train], xray.loc[train, "astlof_class"], xray.loc[train, "patient_id"])
+    full = deep.finetune(deep.load_backbone("random"), *args, recipe, progress=False)
+    trunk = deep.Trunk.compute(deep.load_backbone("random"), inputs, recipe, flip_ids=train)
+    fast = deep.finetune(deep.load_backbone("random"), *args, recipe, progress=False, trunk=trunk)
+    np.testing.assert_allclose(fast.history["train_loss"], full.history["train_loss"], rtol=1e-4)
+    np.testing.assert_allclose(fast.history["val_loss"], full.history["val_loss"], rtol=1e-4)
+    for (name, a), b in zip(full.model.state_dict().items(), fast.model.state_dict().values()):
+        np.testing.assert_allclose(b.float().numpy(), a.float().numpy(), rtol=1e-3, atol=1e-5, err_msg=name)
+    x = np.stack(inputs.to_numpy())
+    np.testing.assert_allclose(deep.predict_from_trunk(fast.model, trunk, list(inputs.index), features=True),
+                               deep.predict(fast.model, x, recipe.scaling, features=True), rtol=1e-4, atol=1e-5)
+
+
+def test_no_trunk_when_every_layer_trains(xray):
+    recipe = deep.Recipe(**{**QUICK.__dict__, "trainable": "all"})
+    assert deep.Trunk.compute(deep.load_backbone("random"), deep.prepare_manifest(xray, recipe, n_jobs=1),
+                              recipe) is None
+
+
 def test_deep_pca_is_fitted_on_training_rows_only():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(40, 6)), columns=["age"] + [f"deep_{i:04d}" for i in range(5)])

@@ -23,11 +23,12 @@ from ovfkit.deep.gradcam import ensemble_grad_cam, grad_cam
 from ovfkit.deep.inputs import IMAGENET_MEAN, IMAGENET_STD, prepare_image, prepare_manifest, to_network_input
 from ovfkit.deep.proxy import PROXIES, ProxyRecipe, proxy_checkpoint, proxy_images, proxy_recipe
 from ovfkit.deep.recipe import Recipe
-from ovfkit.deep.training import FineTuned, extract_features, finetune, predict, set_trainable, train_mode
+from ovfkit.deep.training import (FineTuned, Trunk, extract_features, finetune, predict, predict_from_trunk,
+                                  set_trainable, train_mode)
 
 __all__ = ["DeepResult", "FineTuned", "IMAGENET_FILE", "IMAGENET_MEAN", "IMAGENET_STD", "PROXIES", "ProxyRecipe",
-           "RADIMAGENET_FILE", "Recipe", "SOURCES", "TRAINING_ROWS", "crossfit_folds", "crossfit_statement",
+           "RADIMAGENET_FILE", "Recipe", "SOURCES", "TRAINING_ROWS", "Trunk", "crossfit_folds", "crossfit_statement",
            "deep_features", "ensemble_grad_cam", "extract_features", "finetune", "grad_cam", "hub_checkpoint_dir",
-           "load_backbone", "predict", "prepare_image", "prepare_manifest", "proxy_checkpoint", "proxy_images",
+           "load_backbone", "predict", "predict_from_trunk", "prepare_image", "prepare_manifest", "proxy_checkpoint", "proxy_images",
            "proxy_recipe", "radimagenet_state_dict", "set_trainable", "sources_statement", "to_network_input",
            "train_mode"]

@@ -36,7 +36,7 @@ from ovfkit.deep.backbones import load_backbone
 from ovfkit.deep.inputs import prepare_manifest
 from ovfkit.deep.proxy import PROXIES, proxy_checkpoint, proxy_recipe
 from ovfkit.deep.recipe import Recipe
-from ovfkit.deep.training import atomic_torch_save, finetune, predict
+from ovfkit.deep.training import Trunk, atomic_torch_save, finetune, predict, predict_from_trunk
 from ovfkit.provenance import code_digest, json_digest
 from ovfkit.task import get_task
 
@@ -121,7 +121,7 @@ def _input_hashes(inputs: pd.Series, rows) -> list:
 
 
 def _network(run_root: Path, name: str, backbone: str, weights, recipe: Recipe, inputs: pd.Series,
-             labels: pd.Series, groups: pd.Series, n_classes: int, cache_dir: Path, progress: bool):
+             labels: pd.Series, groups: pd.Series, n_classes: int, cache_dir: Path, progress: bool, trunk=None):
     """Fine-tune (or load from its cache) one network on ``labels.index``; return (model, history, path).
 
     Its folder is keyed by everything the network depends on: its training rows' inputs, labels and
@@ -140,7 +140,7 @@ def _network(run_root: Path, name: str, backbone: str, weights, recipe: Recipe, 
         model = load_backbone(backbone, weights, cache_dir=cache_dir / "proxy", seed=recipe.seed,
                               proxy=proxy_recipe(recipe))
         tuned = finetune(model, inputs.loc[labels.index], labels, groups.loc[labels.index], recipe,
-                         n_classes=n_classes, checkpoint_dir=run / "checkpoints", progress=progress)
+                         n_classes=n_classes, checkpoint_dir=run / "checkpoints", progress=progress, trunk=trunk)
         write_csv_atomic(tuned.history, hist_path)
         atomic_torch_save(tuned.model.state_dict(), model_path)  # last: its presence marks a finished network
     model = resnet50(weights=None, num_classes=n_classes)
@@ -233,13 +233,17 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
         from ovfkit.manifest import write_csv_atomic
 
         histories, paths, parts, per_network = [], [], [], []
+        # The frozen front of the pretrained network, once for all K networks (None when all layers train).
+        trunk = Trunk.compute(load_backbone(backbone, weights, cache_dir=cache_dir / "proxy", seed=recipe.seed,
+                                            proxy=proxy_recipe(recipe)), inputs, recipe, flip_ids=train)
         for name, fit_rows, own_rows in plan:
             model, hist, path = _network(run_root, name, backbone, weights, recipe, inputs, labels.loc[fit_rows],
-                                         groups, n_classes, cache_dir, progress)
+                                         groups, n_classes, cache_dir, progress, trunk)
             histories.append(hist)
             paths.append(str(path.relative_to(run_root)))
             rows = own_rows.append(shared)
-            f = predict(model, np.stack(inputs.loc[rows].to_numpy()), recipe.scaling, features=True)
+            f = predict(model, np.stack(inputs.loc[rows].to_numpy()), recipe.scaling, features=True) \
+                if trunk is None else predict_from_trunk(model, trunk, list(rows), features=True)
             parts.append(pd.DataFrame(f[: len(own_rows)], index=own_rows))
             per_network.append(f[len(own_rows):])
         if len(shared):

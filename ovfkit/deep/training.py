@@ -94,6 +94,84 @@ def predict(model, x: np.ndarray, scaling: str, batch_size: int = 64, features: 
     return np.concatenate(out) if out else np.zeros((0, 2048 if features else fc.out_features), np.float32)
 
 
+#: The frozen front of a ResNet-50 for each ``Recipe.trainable``: its output does not change while the rest
+#: trains (frozen weights, BatchNorm in eval mode), so it is computed once per image (:class:`Trunk`).
+FROZEN = {"layer4": ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3"),
+          "none": ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool")}
+
+
+@dataclass
+class Trunk:
+    """The frozen front's output for every image, computed once and shared by every network of a cross-fit.
+
+    With ``trainable="layer4"`` the front (stem to layer3) is about four fifths of a ResNet-50's forward
+    pass; every epoch and every network then runs layer4, pooling and the classifier only. The images'
+    horizontal flips (the training augmentation) are computed once too. Exact: the front is the same
+    function in every network (pretrained weights, frozen; BatchNorm on running statistics).
+
+    Attributes
+    ----------
+    trainable : {"layer4", "none"}
+    plain, flipped : dict
+        Vertebra id -> float32 array, the front's output of the image and of its mirror image
+        (``flipped`` only for the ids asked for).
+    """
+
+    trainable: str
+    plain: dict
+    flipped: dict
+
+    @classmethod
+    def compute(cls, model, inputs: pd.Series, recipe: Recipe, flip_ids=(), batch_size: int = 64):
+        """The front of ``model`` on every input (and the mirror images of ``flip_ids``); None if nothing is frozen."""
+        import torch
+
+        if recipe.trainable not in FROZEN:
+            return None
+        front = torch.nn.Sequential(*[getattr(model, name) for name in FROZEN[recipe.trainable]]).eval()
+
+        def run(ids, flip):
+            out = {}
+            with torch.no_grad():
+                for i in range(0, len(ids), batch_size):
+                    part = ids[i:i + batch_size]
+                    x = np.stack([inputs[v][:, ::-1] if flip else inputs[v] for v in part])
+                    for v, h in zip(part, front(to_network_input(x, recipe.scaling)).numpy()):
+                        out[v] = h
+            return out
+
+        return cls(recipe.trainable, run(list(inputs.index), False), run(list(flip_ids), True))
+
+    def batch(self, ids, flips=None):
+        """The stacked front outputs of ``ids`` (mirror images where ``flips`` is True), a tensor."""
+        import torch
+
+        flips = np.zeros(len(ids), bool) if flips is None else flips
+        return torch.as_tensor(np.stack([self.flipped[v] if f else self.plain[v] for v, f in zip(ids, flips)]))
+
+
+def rest_of(model, h, trainable: str, features: bool = False):
+    """The trainable part of ``model`` on front outputs ``h``: logits, or the 2048-D features."""
+    import torch
+
+    if trainable == "layer4":
+        h = model.avgpool(model.layer4(h))
+    h = torch.flatten(h, 1)
+    return h if features else model.fc(h)
+
+
+def predict_from_trunk(model, trunk: Trunk, ids, batch_size: int = 64, features: bool = False) -> np.ndarray:
+    """:func:`predict` from a :class:`Trunk`'s front outputs: logits, or the 2048-D features, shape (n, .)."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(ids), batch_size):
+            out.append(rest_of(model, trunk.batch(list(ids[i:i + batch_size])), trunk.trainable, features).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 2048 if features else model.fc.out_features), np.float32)
+
+
 @dataclass
 class FineTuned:
     """A fine-tuned network, its per-epoch history and the fit/validation split (vertebra ids)."""
@@ -105,7 +183,8 @@ class FineTuned:
 
 
 def finetune(model, inputs: pd.Series, labels: pd.Series, groups: pd.Series, recipe: Recipe, *,
-             n_classes: int | None = None, checkpoint_dir=None, progress: bool = True) -> FineTuned:
+             n_classes: int | None = None, checkpoint_dir=None, progress: bool = True,
+             trunk: Trunk | None = None) -> FineTuned:
     """Fine-tune ``model`` to the task's classes (codes 0..n_classes-1) on the rows given.
 
     ``n_classes`` defaults to the largest label code + 1; pass the task's count when these rows may
@@ -114,7 +193,9 @@ def finetune(model, inputs: pd.Series, labels: pd.Series, groups: pd.Series, rec
     A patient-grouped, stratified validation split is held out inside these rows for the curves. Adam,
     ``recipe.batch_size``, ``recipe.epochs``, cosine annealing of the learning rate, optional
     class-weighted cross-entropy, horizontal flips. With ``checkpoint_dir`` the state is saved after every
-    epoch and an interrupted run resumes from the last one.
+    epoch and an interrupted run resumes from the last one. With a :class:`Trunk` of ``model``'s frozen
+    front (the plain outputs of these rows, the mirrored ones of the rows fitted), only the trainable part
+    runs; the result is the same network, up to floating-point summation order.
     """
     import torch
     from sklearn.metrics import roc_auc_score
@@ -162,8 +243,11 @@ def finetune(model, inputs: pd.Series, labels: pd.Series, groups: pd.Series, rec
             idx = order[b:b + recipe.batch_size]
             if len(idx) < 2:  # a last batch of one image: BatchNorm cannot train on it
                 continue
-            xb = np.stack([x_fit[i][:, ::-1] if flips[i] else x_fit[i] for i in idx])
-            logits = model(to_network_input(xb, recipe.scaling))
+            if trunk is not None:
+                logits = rest_of(model, trunk.batch([fit_ids[i] for i in idx], flips[idx]), trunk.trainable)
+            else:
+                xb = np.stack([x_fit[i][:, ::-1] if flips[i] else x_fit[i] for i in idx])
+                logits = model(to_network_input(xb, recipe.scaling))
             loss = torch.nn.functional.cross_entropy(logits, y_fit[idx], weight=weight)
             opt.zero_grad()
             loss.backward()
@@ -174,7 +258,8 @@ def finetune(model, inputs: pd.Series, labels: pd.Series, groups: pd.Series, rec
         seconds = time.perf_counter() - t0
         if sched is not None:
             sched.step()
-        logits_val = predict(model, x_val, recipe.scaling)
+        logits_val = predict(model, x_val, recipe.scaling) if trunk is None else \
+            predict_from_trunk(model, trunk, list(val_ids))
         p_val = torch.softmax(torch.as_tensor(logits_val), 1).numpy()
         val_loss = float(torch.nn.functional.cross_entropy(torch.as_tensor(logits_val), torch.as_tensor(y_val),
                                                            weight=weight))
