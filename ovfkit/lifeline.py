@@ -13,7 +13,8 @@ for work):
 * each notebook kernel: jupyter_client starts it in a new session, and :data:`KERNEL_ARGUMENTS` make it
   import ovfkit at start-up and leave the watching to ovfkit (ipykernel's own parent poller would end the
   kernel with ``os._exit`` first, orphaning its joblib workers);
-* the cohort generator: :func:`run_group` runs it as a command in a group of its own.
+* the cohort generator, and each modality when ``ovfkit run --modality all`` runs them side by side:
+  :func:`run_groups` runs them as commands, each in a group of its own.
 
 A run is alive while its pid exists, is not a zombie and has the start time recorded in the token (a
 recycled pid has another; Linux ``/proc``; elsewhere the pid alone is checked). A variable that names a
@@ -125,20 +126,40 @@ def _after_fork() -> None:  # a forked child has no threads: watch again
 os.register_at_fork(after_in_child=_after_fork)
 
 
-def run_group(command: list) -> None:
-    """Run ``command`` in a process group of its own and wait; on any exception (Ctrl-C included) kill the group.
+def run_groups(commands: list) -> None:
+    """Run ``commands`` side by side, each in a process group of its own, and wait for all of them.
 
-    Raises ``subprocess.CalledProcessError`` if the command fails.
+    On any exception (Ctrl-C included) or when one command fails, every group still running is killed;
+    a failure raises ``subprocess.CalledProcessError`` for the first command that failed.
     """
-    proc = subprocess.Popen(command, start_new_session=True)
+    procs = [subprocess.Popen(c, start_new_session=True) for c in commands]
+
+    def kill_all():
+        for p in procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            p.wait()
+
     try:
-        code = proc.wait()
+        pending = list(procs)
+        while pending:
+            for p in list(pending):
+                code = p.poll()
+                if code is None:
+                    continue
+                pending.remove(p)
+                if code:
+                    kill_all()
+                    raise subprocess.CalledProcessError(code, commands[procs.index(p)])
+            time.sleep(0.2)
     except BaseException:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        kill_all()
         raise
-    if code:
-        raise subprocess.CalledProcessError(code, command)
+
+
+def run_group(command: list) -> None:
+    """:func:`run_groups` of one command."""
+    run_groups([command])

@@ -349,9 +349,12 @@ def build_book(book_src: Path, out_dir: Path) -> Path:
 
 def run(modality: str = "all", profile: str = "default", *, seed: int = 42, build_dir: str | os.PathLike | None = None,
         out_dir: str | os.PathLike | None = None, notebooks_dir: str | os.PathLike | None = None,
-        book: bool = True, chapters=CHAPTERS) -> Path | None:
+        book: bool = True, chapters=CHAPTERS, side_by_side: bool | None = None) -> Path | None:
     """Run the study for one or both modalities and build the book; return the book's index.html.
 
+    Both modalities run side by side (one ``ovfkit run --modality <m> --no-book`` process each) when
+    there is more than one core and the notebooks and chapters are the book's own (``side_by_side``
+    None); much of a chapter runs on one core, so two modalities share two cores better than one does.
     Every kernel and worker the run starts ends with it, even if it is killed (:mod:`ovfkit.lifeline`).
     """
     if profile not in PROFILES:
@@ -361,10 +364,22 @@ def run(modality: str = "all", profile: str = "default", *, seed: int = 42, buil
         if m not in synth.MODALITIES:
             raise ValueError(f"modality {m!r} is not one of xray, ct, all")
     build_dir = Path(build_dir) if build_dir else REPO_ROOT / "build" / profile
+    own = notebooks_dir is None and tuple(chapters) == CHAPTERS
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else REPO_ROOT / "notebooks"
+    if side_by_side is None:
+        side_by_side = own and len(modalities) > 1 and (os.cpu_count() or 1) > 1
     t0 = time.perf_counter()
-    for m in modalities:
-        run_modality(m, profile, seed=seed, build_dir=build_dir, notebooks_dir=notebooks_dir, chapters=chapters)
+    if side_by_side:
+        lifeline.hold()
+        commands = [[sys.executable, "-m", "ovfkit", "run", "--modality", m, "--profile", profile, "--seed", str(seed),
+                     "--build-dir", str(build_dir), "--no-book"] for m in modalities]
+        try:
+            lifeline.run_groups(commands)
+        except subprocess.CalledProcessError as exc:
+            raise RunError(f"`{' '.join(exc.cmd[2:])}` failed (exit {exc.returncode}); its message is above") from None
+    else:
+        for m in modalities:
+            run_modality(m, profile, seed=seed, build_dir=build_dir, notebooks_dir=notebooks_dir, chapters=chapters)
     if not book:
         return None
     src = assemble_book(build_dir, modalities, chapters)

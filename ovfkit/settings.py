@@ -8,7 +8,9 @@ Profiles:
 
 * ``quick``: a tiny cohort for tests (60 patients per modality), small grids, 200 bootstrap resamples;
 * ``default``: the book, on the papers' cohort sizes, sized to build within its time budget on 2 CPU
-  cores (partial fine-tuning for 4 epochs, X-ray inputs at 96 px, 3 cross-fitting folds);
+  cores: partial fine-tuning (layer4) for 4 epochs, X-ray inputs at 96 px, 2 cross-fitting folds (each
+  network learns from half the training patients; K networks cost K - 1 single networks' training), 3 outer
+  folds of nested cross-validation (each outer fit is the whole tuned pipeline; the paper profile has 5);
 * ``paper``: the papers' recipe (224 px X-ray, 30 epochs, full fine-tuning, 100 PCA components, wide
   grids, 2000 resamples); on a GPU.
 """
@@ -95,8 +97,8 @@ def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "as
                         FusionSettings(deep_components=8, lasso_cv=3, post_lasso_threshold=post, seed=seed),
                         grid=profile, task=task)
     if profile == "default":
-        return Settings(profile, modality, seed, None, 1000, 5, 3, 5,
-                        Recipe(size=64 if ct else 96, epochs=4, trainable="layer4", crossfit_folds=3, seed=seed),
+        return Settings(profile, modality, seed, None, 1000, 3, 3, 5,
+                        Recipe(size=64 if ct else 96, epochs=4, trainable="layer4", crossfit_folds=2, seed=seed),
                         FusionSettings(deep_components=32, lasso_cv=10, post_lasso_threshold=post, seed=seed),
                         grid=profile, task=task)
     return Settings(profile, modality, seed, None, 2000, 5, 5, 5,

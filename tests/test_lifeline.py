@@ -141,3 +141,11 @@ def test_run_group_kills_the_whole_group_on_ctrl_c(tmp_path):
     for p in left:
         os.kill(p, signal.SIGKILL)
     assert not left, f"processes {left} of the interrupted command are still running"
+
+
+def test_run_groups_stops_the_others_when_one_fails():
+    t0 = time.monotonic()
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        lifeline.run_groups([[sys.executable, "-c", "import time; time.sleep(60)"],
+                             [sys.executable, "-c", "import sys; sys.exit(3)"]])
+    assert err.value.returncode == 3 and time.monotonic() - t0 < 30  # the sleeper was killed, not awaited

@@ -38,8 +38,8 @@ class ProxyRecipe:
         return json_digest(asdict(self), 12)
 
 
-def proxy_images(source: str, n: int, size: int, seed: int = 0) -> np.ndarray:
-    """Pretext images in [0, 1], shape (n, size, size).
+def proxy_images(source: str, n: int, size: int, seed: int = 0, n_jobs: int = -1) -> np.ndarray:
+    """Pretext images in [0, 1], shape (n, size, size); ``n_jobs`` worker processes draw the medical ones.
 
     ``proxy-natural``: random crops of the natural photographs scikit-image ships (grey levels).
     ``proxy-medical``: the vertebra region of synthetic radiographs and CT sagittal slices drawn with
@@ -72,19 +72,26 @@ def proxy_images(source: str, n: int, size: int, seed: int = 0) -> np.ndarray:
             r, c = rng.integers(0, im.shape[0] - side + 1), rng.integers(0, im.shape[1] - side + 1)
             out[i] = transform.resize(im[r:r + side, c:c + side], (size, size), anti_aliasing=True)
         return out
+    from joblib import Parallel, delayed
+
     from ovfkit import synth
 
     recipe = Recipe(size=size, equalize=True)
-    out = []
     per = (n + 1) // 2
+    jobs = []
     for k, modality in enumerate(("xray", "ct")):
         table = synth.cohort_table(modality, seed=1_000_003 + seed, n_patients=max(8, per))
-        for i in range(per):
-            row = table.iloc[i % len(table)]
-            img, msk, spacing, origin = synth.phantom(row, np.random.default_rng([seed, k, i]))
-            im, mk = _as_sitk(img, spacing, origin), _as_sitk(msk, spacing, origin)
-            out.append(prepare_image(im, mk, modality, recipe))
+        jobs += [(table.iloc[i % len(table)], modality, recipe, (seed, k, i)) for i in range(per)]
+    # Each image has its own generator, so drawing them in parallel gives the same images.
+    out = Parallel(n_jobs=n_jobs, batch_size=8)(delayed(_pretext_image)(*job) for job in jobs)
     return np.stack(out[:n]).astype(np.float32)
+
+
+def _pretext_image(row, modality: str, recipe: Recipe, stream: tuple) -> np.ndarray:
+    from ovfkit import synth
+
+    img, msk, spacing, origin = synth.phantom(row, np.random.default_rng(list(stream)))
+    return prepare_image(_as_sitk(img, spacing, origin), _as_sitk(msk, spacing, origin), modality, recipe)
 
 
 def _as_sitk(array, spacing, origin):
