@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from ovfkit import lifeline, runner
+from ovfkit import runner
+from tests.processes import descendants, running
 
 SEED = 42  # the default of every README command
 
@@ -104,24 +105,6 @@ def test_page_renders_in_chromium_with_typeset_formulas(built_book, tmp_path, pa
     assert (pixels < 128).mean() > 0.01, "no text or figures drawn"
 
 
-def _descendants(pid: int) -> set:
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := lifeline._stat(int(entry))) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _running(pid: int) -> bool:
-    fields = lifeline._stat(pid)
-    return fields is not None and fields[0] not in (b"Z", b"X")
-
-
 def _interrupt(command, log, ready, sig, what):
     """Start ``command``, send ``sig`` once ``ready()`` holds, and check that no process of it survives."""
     with open(log, "a", encoding="utf-8") as out:
@@ -131,14 +114,14 @@ def _interrupt(command, log, ready, sig, what):
         assert proc.poll() is None, f"the run ended before {what}: {log.read_text()[-2000:]}"
         assert time.monotonic() < deadline, f"{what} never started"
         time.sleep(0.2)
-    pids = _descendants(proc.pid)
+    pids = descendants(proc.pid)
     assert pids, f"no child processes during {what}"
     proc.send_signal(sig)
     proc.wait(timeout=120)
     deadline = time.monotonic() + 20
-    while any(map(_running, pids)) and time.monotonic() < deadline:
+    while any(map(running, pids)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    left = sorted(p for p in pids if _running(p))
+    left = sorted(p for p in pids if running(p))
     for p in left:
         os.kill(p, signal.SIGKILL)
     assert not left, f"{len(left)} processes outlived the run interrupted ({sig.name}) during {what}"

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from ovfkit import lifeline
+from tests.processes import descendants, running
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="process states are read from /proc")
 
@@ -40,24 +41,6 @@ KERNEL = textwrap.dedent("""
 """)
 
 
-def _running(pid: int) -> bool:
-    fields = lifeline._stat(pid)
-    return fields is not None and fields[0] not in (b"Z", b"X")
-
-
-def _descendants(pid: int) -> set:
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := lifeline._stat(int(entry))) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
 def test_killing_the_run_ends_its_kernels_and_their_idle_and_busy_workers(tmp_path):
     (tmp_path / "root.py").write_text(ROOT)
     (tmp_path / "kernel.py").write_text(KERNEL)
@@ -65,16 +48,16 @@ def test_killing_the_run_ends_its_kernels_and_their_idle_and_busy_workers(tmp_pa
                             start_new_session=True)
     deadline = time.monotonic() + 120
     while not ((tmp_path / "kernel").exists() and (tmp_path / "busy").exists()
-               and len(_descendants(root.pid)) >= 5):  # the kernel, its three workers, loky's resource tracker
+               and len(descendants(root.pid)) >= 5):  # the kernel, its three workers, loky's resource tracker
         assert time.monotonic() < deadline and root.poll() is None, "the processes did not start"
         time.sleep(0.2)
-    pids = _descendants(root.pid)
-    assert len(pids) >= 5 and all(map(_running, pids))
+    pids = descendants(root.pid)
+    assert len(pids) >= 5 and all(map(running, pids))
     os.kill(root.pid, signal.SIGKILL)  # not reaped yet: the run is a zombie, which is dead too
     deadline = time.monotonic() + 10
-    while any(map(_running, pids)) and time.monotonic() < deadline:
+    while any(map(running, pids)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    left = sorted(p for p in pids if _running(p))
+    left = sorted(p for p in pids if running(p))
     for p in left:  # do not leave them to the next test
         os.kill(p, signal.SIGKILL)
     root.wait()
@@ -130,14 +113,14 @@ def test_run_group_kills_the_whole_group_on_ctrl_c(tmp_path):
         assert time.monotonic() < deadline, "the command did not start"
         time.sleep(0.1)
     group = int((tmp_path / "up").read_text())
-    members = _descendants(group) | {group}
+    members = descendants(group) | {group}
     assert len(members) == 2
     driver.send_signal(signal.SIGINT)
     assert "KeyboardInterrupt" in driver.communicate(timeout=30)[1]
     deadline = time.monotonic() + 5
-    while any(map(_running, members)) and time.monotonic() < deadline:
+    while any(map(running, members)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    left = [p for p in members if _running(p)]
+    left = [p for p in members if running(p)]
     for p in left:
         os.kill(p, signal.SIGKILL)
     assert not left, f"processes {left} of the interrupted command are still running"
