@@ -335,17 +335,28 @@ def roc_table(y_true, proba, classes=CLASSES) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns ``class``, ``fpr``, ``tpr``, ``threshold``, ``auc``.
+    DataFrame with columns ``class``, ``fpr``, ``tpr``, ``threshold``, ``auc``. A class without cases, or
+    with nothing but cases, has no curve: ``attrs["missing"]`` lists those classes (a tiny cohort).
     """
     y, p = check_proba(y_true, proba, classes)
-    rows = []
+    rows, missing = [], []
     for j, k in enumerate(classes):
-        if (y == k).all() or not (y == k).any() or (len(classes) == 2 and j == 0):
+        if len(classes) == 2 and j == 0:
+            continue
+        if (y == k).all() or not (y == k).any():
+            missing.append(k)
             continue
         fpr, tpr, thr = roc_curve(y == k, p[:, j])
         rows.append(pd.DataFrame({"class": k, "fpr": fpr, "tpr": tpr, "threshold": thr,
                                   "auc": roc_auc_score(y == k, p[:, j])}))
-    return pd.concat(rows, ignore_index=True)
+    return _curves(rows, ["class", "fpr", "tpr", "threshold", "auc"], missing)
+
+
+def _curves(rows: list, columns: list, missing: list) -> pd.DataFrame:
+    """The per-class curves in one table (an empty one if none), the classes without a curve in attrs."""
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
+    out.attrs["missing"] = missing
+    return out
 
 
 def confusion(y_true, proba, classes=CLASSES, normalize: str | None = None, threshold: float = 0.5) -> pd.DataFrame:
@@ -363,18 +374,22 @@ def calibration_table(y_true, proba, classes=CLASSES, n_bins: int = 5) -> pd.Dat
 
     Returns
     -------
-    DataFrame with columns ``class``, ``mean_predicted``, ``observed``, ``brier``.
+    DataFrame with columns ``class``, ``mean_predicted``, ``observed``, ``brier``; ``attrs["missing"]``
+    lists the classes without a curve (no cases, or nothing but cases).
     """
     y, p = check_proba(y_true, proba, classes)
-    rows = []
+    rows, missing = [], []
     for j, k in enumerate(classes):
         t = (y == k).astype(int)
-        if t.min() == t.max() or (len(classes) == 2 and j == 0):
+        if len(classes) == 2 and j == 0:
+            continue
+        if t.min() == t.max():
+            missing.append(k)
             continue
         obs, pred = calibration_curve(t, p[:, j], n_bins=n_bins, strategy="quantile")
         rows.append(pd.DataFrame({"class": k, "mean_predicted": pred, "observed": obs,
                                   "brier": float(((p[:, j] - t) ** 2).mean())}))
-    return pd.concat(rows, ignore_index=True)
+    return _curves(rows, ["class", "mean_predicted", "observed", "brier"], missing)
 
 
 def auc_by_cohort(model, X: pd.DataFrame, manifest: pd.DataFrame, cohorts=HELD_OUT,

@@ -470,12 +470,18 @@ def _class_curves_by_cohort(tables: dict, x: str, y: str, label, xlabel: str, yl
         for k, g in t.groupby("class"):
             ax.plot(g[x], g[y], color=CLASS_COLORS[k], label=label(k, g), **style)
         ax.plot([0, 1], [0, 1], color="0.7", lw=0.8, ls="--")
+        missing = t.attrs.get("missing", [])
+        if missing:  # a tiny cohort: say which curves cannot be drawn
+            ax.text(0.5, 0.5, "no curve for class " + ", ".join(map(str, missing)) + ":\nonly one outcome here",
+                    transform=ax.transAxes, ha="center", va="center", fontsize=7, color="0.35")
         ax.set_title(cohort, fontsize=10)
         ax.set_xlabel(xlabel)
-        ax.legend(fontsize=7, frameon=False, loc=legend)
+        if len(t):
+            ax.legend(fontsize=7, frameon=False, loc=legend)
     axes[0][0].set_ylabel(ylabel)
     fig.tight_layout()
-    data = pd.concat([t.assign(cohort=c) for c, t in tables.items()], ignore_index=True)
+    drawn = [t.assign(cohort=c) for c, t in tables.items() if len(t)]
+    data = pd.concat(drawn, ignore_index=True) if drawn else pd.DataFrame(columns=[x, y, "class", "cohort"])
     return fig, data
 
 

@@ -185,3 +185,17 @@ def test_patient_level_counts_with_an_index_equal_case_weights():
     counts = next(blocks)
     np.testing.assert_array_equal(metrics.weighted_auc(y == 1, p[:, 1], counts, index=inv),
                                   metrics.weighted_auc(y == 1, p[:, 1], counts[:, inv]))
+
+
+def test_curves_of_a_cohort_with_one_outcome_are_empty_and_say_which_classes_are_missing():
+    """A tiny cohort with only class 0 (the quick book at some seeds) draws no curve instead of failing."""
+    from ovfkit import plots
+
+    p = np.tile([0.5, 0.3, 0.2], (4, 1))
+    for table in (metrics.roc_table(np.zeros(4, int), p), metrics.calibration_table(np.zeros(4, int), p)):
+        assert table.empty and table.attrs["missing"] == [0, 1, 2]
+    some = metrics.roc_table(np.array([0, 0, 1, 1]), p)
+    assert set(some["class"]) == {0, 1} and some.attrs["missing"] == [2]
+    fig, data = plots.roc_by_class({"internal": some, "external": metrics.roc_table(np.zeros(4, int), p)})
+    assert set(data["cohort"]) == {"internal"}
+    assert any("no curve for class 0, 1, 2" in t.get_text() for t in fig.axes[1].texts)
