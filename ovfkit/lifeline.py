@@ -35,8 +35,10 @@ import time
 
 VARIABLE = "OVFKIT_LIFELINE"
 #: Extra kernel arguments for papermill (nbclient's ``extra_arguments``): import ovfkit at start-up, so the
-#: kernel watches its run from its first moment, and leave parent polling to ovfkit.
-KERNEL_ARGUMENTS = ("--IPKernelApp.parent_handle=0", "--IPKernelApp.exec_lines=__import__('ovfkit')")
+#: kernel watches its run from its first moment, leave parent polling to ovfkit, and keep the kernel from
+#: printing its connection banner to the terminal (it does so when it has no parent to poll).
+KERNEL_ARGUMENTS = ("--IPKernelApp.parent_handle=0", "--IPKernelApp.exec_lines=__import__('ovfkit')",
+                    "--IPKernelApp.log_level=CRITICAL")
 _watching = False
 
 
