@@ -328,3 +328,14 @@ def test_input_cache_follows_image_content_when_the_manifest_has_no_hashes(xray,
     second = deep.prepare_manifest(rows, deep.Recipe(size=32), cache_dir=tmp_path / "cache", n_jobs=1)
     assert not np.array_equal(first.iloc[0], second.iloc[0])
     assert len(list((tmp_path / "cache").glob("inputs-*.npz"))) == 2
+
+
+def test_agreement_compares_each_network_with_the_others_not_with_itself():
+    from ovfkit.deep.crossfit import AGREEMENT, _agreement
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 16)), rng.normal(size=(200, 16))
+    unrelated = _agreement([a, b], ["fold 1", "fold 2"])[AGREEMENT]
+    assert np.all(np.abs(unrelated) < 0.2)  # a mean including the network itself would read about 0.71
+    same = _agreement([a, a + 1e-3 * b, a], ["1", "2", "3"])[AGREEMENT]
+    np.testing.assert_allclose(same, 1.0, atol=1e-5)

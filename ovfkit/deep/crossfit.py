@@ -11,8 +11,9 @@ fine-tuned, each on K-1 folds, and
   Why the mean rather than one more network fine-tuned on all training patients: it costs no extra
   fine-tuning, and it uses exactly the K networks whose features the training rows carry, so no network
   appears at test time that no training row came from. It relies on the K feature spaces being aligned
-  (all K start from the same pretrained weights and see most of the same patients);
-  :attr:`DeepResult.agreement` measures that alignment on the held-out rows and chapter 04 shows it.
+  (all K start from the same pretrained weights, and with K > 2 share most of their training patients;
+  with K = 2 they share none); :attr:`DeepResult.agreement` measures that alignment on the held-out rows
+  (each network against the mean of the others) and chapter 04 shows it.
 
 The folds are drawn from patient ids alone (:class:`sklearn.model_selection.GroupKFold` with
 shuffling), never from labels, so changing one training patient's labels cannot change which network
@@ -148,15 +149,22 @@ def _network(run_root: Path, name: str, backbone: str, weights, recipe: Recipe, 
     return model.eval(), pd.read_csv(hist_path).assign(network=name), model_path
 
 
+AGREEMENT = "median feature correlation with the other networks"
+
+
 def _agreement(per_network: list, names: list) -> pd.DataFrame:
-    """Median per-feature correlation of each network with the mean of all, on the same rows."""
-    mean = np.mean(per_network, axis=0)
+    """Median per-feature correlation of each network with the mean of the other networks, on the same rows.
+
+    Against the others, not the mean of all: a mean that includes the network itself correlates with it
+    by construction (about 0.71 for two unrelated networks).
+    """
     rows = []
-    for name, f in zip(names, per_network):
-        a, b = f - f.mean(0), mean - mean.mean(0)
+    for i, (name, f) in enumerate(zip(names, per_network)):
+        others = np.mean([g for j, g in enumerate(per_network) if j != i], axis=0)
+        a, b = f - f.mean(0), others - others.mean(0)
         denom = np.sqrt((a ** 2).sum(0) * (b ** 2).sum(0))
         r = np.divide((a * b).sum(0), denom, out=np.full(denom.shape, np.nan), where=denom > 0)
-        rows.append({"network": name, "median feature correlation with the mean": float(np.nanmedian(r))})
+        rows.append({"network": name, AGREEMENT: float(np.nanmedian(r))})
     return pd.DataFrame(rows)
 
 
@@ -252,7 +260,7 @@ def deep_features(manifest: pd.DataFrame, backbone: str, recipe: Recipe, *, weig
         table = table.loc[manifest.index]
         table.columns = [f"deep_{i:04d}" for i in range(table.shape[1])]
         agreement = _agreement(per_network, [p[0] for p in plan]) if len(shared) \
-            else pd.DataFrame(columns=["network", "median feature correlation with the mean"])
+            else pd.DataFrame(columns=["network", AGREEMENT])
         write_csv_atomic(pd.concat(histories, ignore_index=True), hist_path)
         write_csv_atomic(agreement, agree_path)
         with atomic_output(paths_path) as tmp:
