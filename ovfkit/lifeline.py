@@ -17,8 +17,9 @@ for work):
   :func:`run_groups` runs them as commands, each in a group of its own.
 
 A run is alive while its pid exists, is not a zombie and has the start time recorded in the token (a
-recycled pid has another; Linux ``/proc``; elsewhere the pid alone is checked). A variable that names a
-run that is already gone when ovfkit is imported is stale and watched by nobody.
+recycled pid has another; Linux ``/proc``; elsewhere the pid alone is checked). A process whose run is
+already gone when it imports ovfkit (a kernel that was starting as the run was killed) ends at once. The
+variable lives only while the run does (:func:`holding` restores the environment after it).
 
 Ctrl-C (SIGINT) is handled by the libraries on the way out: nbclient shuts each kernel down (SIGINT to
 its process group, then SIGTERM and SIGKILL after 2.5 s each), and :func:`run_group` kills the
@@ -27,6 +28,7 @@ generator's group; the survivors then see the run end and exit. All of this take
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,6 +70,20 @@ def hold() -> None:
     os.environ[VARIABLE] = token()
 
 
+@contextlib.contextmanager
+def holding():
+    """:func:`hold` for the duration of a ``with`` block; the previous environment comes back after it."""
+    before = os.environ.get(VARIABLE)
+    hold()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(VARIABLE, None)
+        else:
+            os.environ[VARIABLE] = before
+
+
 def alive(run: str) -> bool:
     """Whether the process named by a ``<pid>:<start time>`` token is still running and the same process."""
     pid_text, _, started = run.partition(":")
@@ -98,16 +114,20 @@ def _end() -> None:
 
 
 def watch(interval: float = 0.5) -> bool:
-    """Start the watch thread if this process descends from a live, held run; return whether it watches."""
+    """Start the watch thread if this process descends from a held run; return whether it watches.
+
+    If that run is already gone, the process ends here (see the module docstring).
+    """
     global _watching
     run = os.environ.get(VARIABLE, "")
     if _watching or not run or run == token():
         return _watching
     try:
-        if not alive(run):  # a stale variable: its run ended before this process started
-            return False
-    except ValueError:
+        gone = not alive(run)
+    except ValueError:  # not a token of ours
         return False
+    if gone:  # started as its run was killed
+        _end()
 
     def loop():
         while alive(run):

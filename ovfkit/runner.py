@@ -165,9 +165,15 @@ def run_modality(modality: str, profile: str, *, seed: int, build_dir: Path, not
                  chapters=CHAPTERS, manifest: Path | None = None) -> list[Path]:
     """Execute (or reuse) every chapter for one modality; return the rendered notebooks.
 
-    This process becomes the run its kernels and workers live for (:func:`ovfkit.lifeline.hold`).
+    This process is the run its kernels and workers live for (:func:`ovfkit.lifeline.holding`).
     """
-    lifeline.hold()
+    with lifeline.holding():
+        return _run_modality(modality, profile, seed=seed, build_dir=build_dir, notebooks_dir=notebooks_dir,
+                             chapters=chapters, manifest=manifest)
+
+
+def _run_modality(modality: str, profile: str, *, seed: int, build_dir: Path, notebooks_dir: Path,
+                  chapters, manifest: Path | None) -> list[Path]:
     if manifest is None:
         n_patients = settings(profile, modality, seed).n_patients
         manifest = ensure_cohort(modality, build_dir / "data" / modality, seed, n_patients)
@@ -370,11 +376,11 @@ def run(modality: str = "all", profile: str = "default", *, seed: int = 42, buil
         side_by_side = own and len(modalities) > 1 and (os.cpu_count() or 1) > 1
     t0 = time.perf_counter()
     if side_by_side:
-        lifeline.hold()
         commands = [[sys.executable, "-m", "ovfkit", "run", "--modality", m, "--profile", profile, "--seed", str(seed),
                      "--build-dir", str(build_dir), "--no-book"] for m in modalities]
         try:
-            lifeline.run_groups(commands)
+            with lifeline.holding():
+                lifeline.run_groups(commands)
         except subprocess.CalledProcessError as exc:
             raise RunError(f"`{' '.join(exc.cmd[2:])}` failed (exit {exc.returncode}); its message is above") from None
     else:

@@ -68,10 +68,6 @@ def test_watch_follows_a_live_foreign_run_only(monkeypatch):
     monkeypatch.setattr(lifeline, "_watching", False)
     monkeypatch.setenv(lifeline.VARIABLE, lifeline.token())
     assert not lifeline.watch()  # the run itself does not watch
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    monkeypatch.setenv(lifeline.VARIABLE, lifeline.token(dead.pid))
-    assert not lifeline.watch()  # a stale variable: nobody to follow
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         monkeypatch.setenv(lifeline.VARIABLE, lifeline.token(parent.pid))
@@ -80,6 +76,27 @@ def test_watch_follows_a_live_foreign_run_only(monkeypatch):
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_a_process_whose_run_is_already_gone_ends_at_import_with_its_group():
+    """A kernel that was starting when its run was killed imports ovfkit after the run is gone: it must end
+    (with the workers of its group), not live on as an orphan."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    env = {**os.environ, lifeline.VARIABLE: lifeline.token(dead.pid)}
+    code = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', 'import time; "
+            "time.sleep(60)']); print(child.pid, flush=True); time.sleep(1); import ovfkit; time.sleep(60)")
+    late = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True, stdout=subprocess.PIPE,
+                            text=True)
+    child = int(late.stdout.readline())
+    assert late.wait(timeout=30) != 0  # ended at `import ovfkit`, long before its 60 s sleep
+    deadline = time.monotonic() + 5
+    while running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive_child = running(child)
+    if alive_child:
+        os.kill(child, signal.SIGKILL)
+    assert not alive_child, "the group's other process outlived the ended one"
 
 
 def test_alive_tells_a_recycled_pid_and_a_zombie_from_the_run():
