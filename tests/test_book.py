@@ -1,18 +1,13 @@
 """End to end: both notebooks for both modalities on a tiny cohort, the book, and the page in Chromium."""
 
-import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 from ovfkit import runner
-from tests.processes import descendants, running
 
 SEED = 42  # the default of every README command
 
@@ -103,63 +98,3 @@ def test_page_renders_in_chromium_with_typeset_formulas(built_book, tmp_path, pa
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 20, "the page looks blank"
     assert (pixels < 128).mean() > 0.01, "no text or figures drawn"
-
-
-def _interrupt(command, log, ready, sig, what):
-    """Start ``command``, send ``sig`` once ``ready()`` holds, and check that no process of it survives."""
-    with open(log, "a", encoding="utf-8") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 900
-    while not ready():
-        assert proc.poll() is None, f"the run ended before {what}: {log.read_text()[-2000:]}"
-        assert time.monotonic() < deadline, f"{what} never started"
-        time.sleep(0.2)
-    pids = descendants(proc.pid)
-    assert pids, f"no child processes during {what}"
-    proc.send_signal(sig)
-    proc.wait(timeout=120)
-    deadline = time.monotonic() + 20
-    while any(map(running, pids)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    left = sorted(p for p in pids if running(p))
-    for p in left:
-        os.kill(p, signal.SIGKILL)
-    assert not left, f"{len(left)} processes outlived the run interrupted ({sig.name}) during {what}"
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="process trees are read from /proc")
-def test_an_interrupted_run_resumes_to_the_outputs_of_an_uninterrupted_one(built_book, tmp_path):
-    """`ovfkit run --modality ct --profile quick`, killed during radiomics extraction (SIGKILL), during
-    fine-tuning (Ctrl-C) and during a chapter (SIGKILL), then run again: no process of a killed run
-    lingers, and the figures' data equal those of the uninterrupted run, byte for byte."""
-    build, log = tmp_path / "build", tmp_path / "run.log"
-    command = [sys.executable, "-m", "ovfkit", "run", "--modality", "ct", "--profile", "quick", "--seed", str(SEED),
-               "--build-dir", str(build), "--no-book"]
-    cache = build / "cache"
-    _interrupt(command, log, lambda: any((cache / "radiomics").rglob("*.parquet")), signal.SIGKILL,
-               "radiomics extraction")
-    _interrupt(command, log, lambda: any((cache / "deep").rglob("last.pt")), signal.SIGINT, "fine-tuning")
-    _interrupt(command, log, lambda: "ct/06_model_comparison: executing" in log.read_text(), signal.SIGKILL,
-               "chapter 06")
-    with open(log, "a", encoding="utf-8") as out:
-        subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=True)
-    reference = built_book.parents[2] / "build" / "ct" / "figures"
-    resumed = build / "ct" / "figures"
-    names = sorted(p.name for p in reference.glob("*.csv"))
-    assert names == sorted(p.name for p in resumed.glob("*.csv"))
-    timing = {"deep_timing.csv"}  # seconds of this run: the one table that differs by design
-    differ = [n for n in names if n not in timing and (reference / n).read_bytes() != (resumed / n).read_bytes()]
-    assert not differ, f"tables that differ from the uninterrupted run: {differ}"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("modality, seed", [("ct", 0), ("xray", 1)])
-def test_the_quick_study_runs_to_the_end_at_other_seeds(tmp_path, modality, seed):
-    """A tiny cohort at another seed (a class may be missing from a fold or a cohort) runs every chapter."""
-    rendered = runner.run(modality, "quick", seed=seed, build_dir=tmp_path / "build", book=False)
-    assert rendered is None
-    for chapter in runner.CHAPTERS:
-        nb = tmp_path / "build" / "book" / modality / f"{chapter}.ipynb"
-        assert nb.is_file(), chapter
-        assert "Traceback" not in nb.read_text(encoding="utf-8"), chapter
