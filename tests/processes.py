@@ -23,3 +23,14 @@ def descendants(pid: int) -> set:
             found.add(child)
             todo.append(child)
     return found
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that must take Ctrl-C as a terminal user's program does.
+
+    pytest-xdist's workers ignore SIGINT, and an ignored signal stays ignored in every child; a run
+    started from them would never see the Ctrl-C these tests send.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

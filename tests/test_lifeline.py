@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ovfkit import lifeline
-from tests.processes import descendants, running
+from tests.processes import default_sigint, descendants, running
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="process states are read from /proc")
 
@@ -124,7 +124,7 @@ def test_run_group_kills_the_whole_group_on_ctrl_c(tmp_path):
     """))
     driver = subprocess.Popen([sys.executable, "-c", "import sys; from ovfkit import lifeline; "
                                f"lifeline.run_group([sys.executable, {str(tmp_path / 'group.py')!r}])"],
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 60
     while not ((tmp_path / "up").exists() and (tmp_path / "up").read_text()):
         assert time.monotonic() < deadline, "the command did not start"

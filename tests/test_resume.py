@@ -12,7 +12,7 @@ import time
 import pytest
 
 from ovfkit import runner
-from tests.processes import descendants, running
+from tests.processes import default_sigint, descendants, running
 
 SEED = 42  # the default of every README command
 
@@ -28,7 +28,8 @@ def uninterrupted(tmp_path_factory):
 def _interrupt(command, log, ready, sig, what):
     """Start ``command``, send ``sig`` once ``ready()`` holds, and check that no process of it survives."""
     with open(log, "a", encoding="utf-8") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=default_sigint)
     deadline = time.monotonic() + 900
     while not ready():
         assert proc.poll() is None, f"the run ended before {what}: {log.read_text()[-2000:]}"
