@@ -87,7 +87,7 @@ def _without_timing(path) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("modality, seed", [("ct", 0), ("xray", 1)])
+@pytest.mark.parametrize("modality, seed", [("ct", 0)])  # the modality that failed at seed 42
 def test_the_quick_study_runs_to_the_end_at_other_seeds(tmp_path, modality, seed):
     """A tiny cohort at another seed (a class may be missing from a fold or a cohort) runs every chapter."""
     rendered = runner.run(modality, "quick", seed=seed, build_dir=tmp_path / "build", book=False)
