@@ -26,3 +26,23 @@ def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def exclusive(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock named after ``path`` (``<path>.lock``, ``fcntl.flock``) while the body runs.
+
+    Two processes that would make the same cached file (the two modalities of a side-by-side run both
+    need the same stand-in backbone) take turns: the second finds the file made when it gets the lock.
+    The lock ends with its process, so a killed holder never blocks the next run.
+    """
+    import fcntl
+
+    lock = Path(f"{path}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -48,10 +48,15 @@ def synth(
     n_patients: Optional[int] = typer.Option(
         None, help="Total patients over all cohorts (default: the paper's cohort, 942 X-ray / 981 CT)."),
     jobs: int = typer.Option(-1, help="Worker processes (-1: all cores)."),
+    reuse: bool = typer.Option(False, help="Leave OUT as it is when it already holds the cohort these settings "
+                                           "and this generator's code make."),
 ) -> None:
     """Generate the synthetic multicenter cohort (digital phantoms with known truth)."""
     from ovfkit import synth as _synth
 
+    if reuse and _synth.cohort_is_current(out, modality.value, seed, n_patients):
+        typer.echo(f"{out / 'manifest.csv'} is current (same settings and generator code): left as it is")
+        return
     try:
         path = _synth.synth(modality.value, out, seed=seed, n_patients=n_patients, n_jobs=jobs)
     except ValueError as exc:

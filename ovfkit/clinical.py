@@ -215,7 +215,7 @@ def held_out_discrimination(designs: dict) -> pd.DataFrame:
             test = stats.delong_test(g["y"], g["combined"], g["dlr"])
             auc_c, lo_c, hi_c = stats.auc_ci(g["y"], g["combined"])
             rows.append({"class": k, "cohort": cohort, "n": len(g), "AUC DLR": test.auc_b,
-                         "AUC combined": auc_c, "combined 95% CI": f"{lo_c:.3f}-{hi_c:.3f}",
+                         "AUC combined": auc_c, "combined 95% CI": "–" if np.isnan(lo_c) else f"{lo_c:.3f}-{hi_c:.3f}",
                          "difference": test.diff, "DeLong p": test.p})
     table = pd.DataFrame(rows, columns=["class", "cohort", "n", "AUC DLR", "AUC combined", "combined 95% CI",
                                         "difference", "DeLong p"])

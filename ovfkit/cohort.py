@@ -95,15 +95,40 @@ def class_mix(manifest: pd.DataFrame, by: str = "cohort") -> pd.DataFrame:
     return out
 
 
-def class_mix_statement(manifest: pd.DataFrame) -> str:
-    """One Markdown sentence: each ASTLOF class's share of all vertebrae, and the rarest class per cohort."""
+def paper_class_treatment(paper: str | None = None) -> pd.DataFrame:
+    """The papers' ASTLOF class x treatment counts (zhang2024's and liu2025's Table 2), as printed.
+
+    Columns ``paper``, ``astlof_class``, ``treatment``, ``n``, ``source``; one paper's rows if ``paper``.
+    """
+    from importlib.resources import files
+
+    table = pd.read_csv(files("ovfkit") / "data" / "paper_class_treatment.csv")
+    if paper is not None:
+        if paper not in set(table["paper"]):
+            raise ValueError(f"paper {paper!r} has no class x treatment table; known: {', '.join(table['paper'].unique())}")
+        table = table[table["paper"] == paper].reset_index(drop=True)
+    return table
+
+
+def class_mix_statement(manifest: pd.DataFrame, paper: str | None = None) -> str:
+    """One Markdown sentence: each ASTLOF class's share of all vertebrae and the rarest class per cohort;
+    with ``paper``, that paper's class shares (its class x treatment table) and the largest difference."""
     counts = manifest["astlof_class"].value_counts().reindex([0, 1, 2], fill_value=0)
     shares = ", ".join(f"class {k} {100 * n / counts.sum():.1f}% ({n})" for k, n in counts.items())
     per = pd.crosstab(manifest["cohort"], manifest["astlof_class"]).reindex(columns=[0, 1, 2], fill_value=0)
     per = per.reindex([c for c in COHORTS if c in per.index])
     rarest = "; ".join(f"{c}: class {int(r.idxmin())} (n = {int(r.min())})" for c, r in per.iterrows())
-    return (f"All vertebrae: {shares}. The rarest class per cohort, the one whose one-vs-rest AUC rests on the "
+    text = (f"All vertebrae: {shares}. The rarest class per cohort, the one whose one-vs-rest AUC rests on the "
             f"fewest cases: {rarest}.")
+    if paper is not None:
+        theirs = paper_class_treatment(paper).groupby("astlof_class")["n"].sum().reindex([0, 1, 2], fill_value=0)
+        gap = (100 * counts / counts.sum() - 100 * theirs / theirs.sum())
+        worst = int(gap.abs().idxmax())
+        text += (f" {paper}'s class x treatment table: " +
+                 ", ".join(f"class {k} {100 * n / theirs.sum():.1f}%" for k, n in theirs.items()) +
+                 f" (n = {int(theirs.sum())}); the largest difference is class {worst}, {gap[worst]:+.1f} "
+                 "percentage points here.")
+    return text
 
 
 def acquisition_summary(manifest: pd.DataFrame) -> pd.DataFrame:

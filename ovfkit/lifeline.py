@@ -148,13 +148,15 @@ def _after_fork() -> None:  # a forked child has no threads: watch again
 os.register_at_fork(after_in_child=_after_fork)
 
 
-def run_groups(commands: list) -> None:
+def run_groups(commands: list, env: dict | None = None) -> None:
     """Run ``commands`` side by side, each in a process group of its own, and wait for all of them.
 
     On any exception (Ctrl-C included) or when one command fails, every group still running is killed;
-    a failure raises ``subprocess.CalledProcessError`` for the first command that failed.
+    a failure raises ``subprocess.CalledProcessError`` for the first command that failed. ``env``:
+    variables added to this process's environment for every command.
     """
-    procs = [subprocess.Popen(c, start_new_session=True) for c in commands]
+    full = None if env is None else {**os.environ, **env}
+    procs = [subprocess.Popen(c, start_new_session=True, env=full) for c in commands]
 
     def kill_all():
         for p in procs:

@@ -514,13 +514,16 @@ def calibration_curves(tables: dict):
                                    "mean predicted probability", "observed frequency", "upper left", marker="o")
 
 
-def decision_curves(curves: dict):
+def decision_curves(curves: dict, names=None):
     """Net-benefit curves, one panel per class; returns (fig, data).
 
     Parameters
     ----------
     curves : dict
         Class -> :func:`ovfkit.clinical.decision_curve` table (``model``, ``threshold``, ``net_benefit``).
+    names : sequence of str, optional
+        Class names in code order (:attr:`ovfkit.task.Task.names`); each panel then says what "treat"
+        means for its class (manage the vertebra as that class).
 
     Returns
     -------
@@ -535,7 +538,8 @@ def decision_curves(curves: dict):
             ax.plot(g["threshold"], g["net_benefit"], label=name, **style)
         prev = dc.loc[dc["model"] == "all", "net_benefit"].max()
         ax.set_ylim(-0.05, max(prev, 0.05) * 1.15)
-        ax.set_title(f"class {k} vs rest", fontsize=10)
+        ax.set_title(f"class {k} vs rest" + (f"\ntreat = manage as {names[k]}" if names is not None else ""),
+                     fontsize=9)
         ax.set_xlabel("threshold probability")
         ax.legend(fontsize=7, frameon=False)
     axes[0][0].set_ylabel("net benefit")

@@ -148,6 +148,17 @@ def device() -> str:
     return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 
+def torch_build() -> str:
+    """torch's version with the CUDA toolkit it was built for, e.g. '2.9.1+cu128 (CUDA 12.8)', or
+    '... (CPU-only build)'; 'not installed' without torch."""
+    try:
+        import torch
+    except ImportError:
+        return "not installed"
+    cuda = torch.version.cuda
+    return f"{torch.__version__} ({f'CUDA {cuda}' if cuda else 'CPU-only build'})"
+
+
 def package_versions(names=KEY_PACKAGES) -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
     for name in names:
@@ -164,6 +175,9 @@ def record(manifest: str | os.PathLike | None = None, seeds: dict | None = None)
         "ovfkit": ovfkit.__version__,
         "git commit": git_commit(),
         "requirements.lock sha256": file_hash(LOCK_FILE)[:16],
+        "Python": platform.python_version(),
+        "OS": platform.platform(),
+        "torch build": torch_build(),
         "device": device(),
     }
     if manifest is not None:

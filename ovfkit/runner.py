@@ -15,6 +15,7 @@ cells by a "Run parameters" box and ends with a provenance box.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -27,19 +28,22 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from ovfkit import lifeline, provenance, synth
+from ovfkit import findings, lifeline, provenance, synth
 from ovfkit.atomic import atomic_output
 from ovfkit.manifest import HELD_OUT, load_manifest
 from ovfkit.settings import PROFILES, settings
+from ovfkit.tables import format_p
+from ovfkit.task import get_task
 
 REPO_ROOT = provenance.REPO_ROOT
 CHAPTERS: tuple[str, ...] = ("01_cohort", "02_astlof", "03_radiomics", "04_deep_features", "05_fusion_selection",
                              "06_model_comparison", "07_delong", "08_shap", "09_clinical")
 MODALITY_TITLES = {"xray": "X-ray (lateral radiograph, zhang2024 design)", "ct": "CT (liu2025 design)"}
+MODALITY_NAMES = {"xray": "X-ray", "ct": "CT"}
 
 
 INTRO_PAGES = ("clinicians", "methods")
-SUMMARY_PAGES = ("results", "reproducibility", "references")
+SUMMARY_PAGES = ("results", "reproducibility", "glossary", "references")
 
 
 class RunError(RuntimeError):
@@ -55,12 +59,18 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
+def synth_command(modality: str, data_dir: Path, seed: int, n_patients: int | None) -> list[str]:
+    """The ``ovfkit synth`` command line that writes the synthetic cohort of a run into ``data_dir``
+    (``--reuse``: nothing to do when ``data_dir`` holds it already)."""
+    return ([sys.executable, "-m", "ovfkit", "synth", "--modality", modality, "--out", str(data_dir),
+             "--seed", str(seed)] + ([] if n_patients is None else ["--n-patients", str(n_patients)]) + ["--reuse"])
+
+
 def ensure_cohort(modality: str, data_dir: Path, seed: int, n_patients: int | None) -> Path:
     """Generate the synthetic cohort unless ``data_dir`` already holds one made with these settings."""
     if not synth.cohort_is_current(data_dir, modality, seed, n_patients):
         print(f"[ovfkit] generating the synthetic {modality} cohort in {data_dir}", flush=True)
-        command = [sys.executable, "-m", "ovfkit", "synth", "--modality", modality, "--out", str(data_dir),
-                   "--seed", str(seed)] + ([] if n_patients is None else ["--n-patients", str(n_patients)])
+        command = synth_command(modality, data_dir, seed, n_patients)
         try:  # in a process group of its own, so that its workers end with it (ovfkit.lifeline)
             lifeline.run_group(command)
         except subprocess.CalledProcessError as exc:
@@ -116,13 +126,62 @@ def _shown(value):
     return value
 
 
-def _param_box(params: dict, chapter: str) -> str:
+def notebook_parameters(nb) -> dict:
+    """The names and default values of a notebook's papermill ``parameters`` cell (literals only).
+
+    Raises
+    ------
+    ValueError
+        If the cell assigns something that is not a Python literal (papermill could not pass it either).
+    """
+    import ast
+
+    found = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        found[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        raise ValueError(f"parameter {node.targets[0].id!r} of the parameters cell is not a literal; "
+                                         "papermill parameters must be literals (str, number, list, dict)") from None
+    return found
+
+
+def reexecute_commands(notebook: Path, executed: Path, params: dict, defaults: dict,
+                       prerequisite: list[str] | None = None) -> list[str]:
+    """The shell commands, run from the repository root, that re-execute one chapter as the book did.
+
+    Every parameter of the notebook is passed (the run's values, then the notebook's defaults for the
+    rest), with the papermill of the environment that ran the book, writing where the book wrote.
+    ``prerequisite`` (the ``ovfkit synth`` command of a synthetic cohort) comes first.
+    """
+    import shlex
+
+    argv = [_shown(sys.executable), "-m", "papermill", _shown(str(notebook)), _shown(str(executed))]
+    for name, default in defaults.items():
+        value = params.get(name, default)
+        if isinstance(value, str):
+            argv += ["-p", name, _shown(value)]
+        else:  # papermill -y takes YAML; JSON is YAML, and keeps ints, lists and dicts as they are
+            argv += ["-y", json.dumps({name: value})]
+    commands = [shlex.join(argv)]
+    if prerequisite:
+        commands.insert(0, shlex.join([_shown(a) for a in prerequisite]))
+    return commands
+
+
+def _param_box(params: dict, commands: list[str]) -> str:
     rows = "\n".join(f"| `{k}` | `{_shown(v)}` |" for k, v in params.items())
-    flags = " ".join(f"-p {k} {v}" for k, v in params.items() if k in ("modality", "seed", "profile"))
+    how = ("the first command makes the synthetic cohort, or leaves it as it is when it is already there; "
+           "the second executes the chapter" if len(commands) > 1 else "the manifest must exist")
     return (
-        "```{admonition} Run parameters\n:class: note\n\n"
+        "````{admonition} Run parameters\n:class: note\n\n"
         "| parameter | value |\n|---|---|\n" + rows + "\n\n"
-        f"Re-execute this chapter: `papermill notebooks/{chapter}.ipynb out.ipynb {flags} -p manifest <path>`\n```"
+        f"Re-execute this chapter from the repository root, in the environment `make book` made ({how}); "
+        "it writes this page's figures and tables where the book took them from:\n\n"
+        "```bash\n" + "\n".join(commands) + "\n```\n````"
     )
 
 
@@ -131,18 +190,47 @@ def _provenance_box(rec: dict) -> str:
     return "```{admonition} Provenance\n:class: tip\n\n| item | value |\n|---|---|\n" + rows + "\n```"
 
 
-def render_for_book(nb, params: dict, chapter: str, prov: dict, key: str, seconds: float | None = None):
-    """A copy of an executed notebook for the book: parameter cells replaced by a box, provenance added."""
+def _with_modality(source: str, modality: str | None) -> tuple[str, bool]:
+    """The first H1 of a markdown cell with the modality's name after it; whether there was one."""
+    name = MODALITY_NAMES.get(modality or "")
+    lines = source.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("# "):
+            if name and not line.rstrip().endswith(f"({name})"):
+                lines[i] = f"{line.rstrip()} ({name})"
+            return "\n".join(lines), True
+    return source, False
+
+
+def render_for_book(nb, params: dict, commands: list[str], prov: dict, key: str, seconds: float | None = None):
+    """A copy of an executed notebook for the book.
+
+    The parameter cells become a box that holds the commands re-executing it (:func:`reexecute_commands`);
+    the title names the modality; code cells are collapsed (``hide-input``: a reader opens them); what a
+    cell printed on stderr (library warnings with the build machine's paths) is left out of the page and
+    counted in the provenance box, which ends the page; the executed notebook keeps everything.
+    """
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
-    cells = []
+    cells, titled, stderr = [], False, 0
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags:
-            cells.append(nbformat.v4.new_markdown_cell(_param_box(params, chapter)))
+            cells.append(nbformat.v4.new_markdown_cell(_param_box(params, commands)))
         elif "parameters" in tags:
             continue
         else:
+            if cell.cell_type == "markdown" and not titled:
+                cell.source, titled = _with_modality(cell.source, params.get("modality"))
+            elif cell.cell_type == "code":
+                cell.setdefault("metadata", {})["tags"] = [*tags, *(["hide-input"] if "hide-input" not in tags
+                                                                     else [])]
+                kept = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream"
+                                                                   and o.get("name") == "stderr")]
+                stderr += len(cell.get("outputs", [])) - len(kept)
+                cell["outputs"] = kept
             cells.append(cell)
+    if stderr:
+        prov = {**prov, "messages on stderr": f"{stderr} output(s), not shown; the executed notebook keeps them"}
     cells.append(nbformat.v4.new_markdown_cell(_provenance_box(prov)))
     nb.cells = cells
     nb.metadata["ovfkit"] = {"key": key, "seconds": seconds, "provenance": prov}
@@ -174,9 +262,12 @@ def run_modality(modality: str, profile: str, *, seed: int, build_dir: Path, not
 
 def _run_modality(modality: str, profile: str, *, seed: int, build_dir: Path, notebooks_dir: Path,
                   chapters, manifest: Path | None) -> list[Path]:
+    prerequisite = None
     if manifest is None:
         n_patients = settings(profile, modality, seed).n_patients
-        manifest = ensure_cohort(modality, build_dir / "data" / modality, seed, n_patients)
+        data_dir = build_dir / "data" / modality
+        manifest = ensure_cohort(modality, data_dir, seed, n_patients)
+        prerequisite = synth_command(modality, data_dir, seed, n_patients)
     load_manifest(manifest)  # validate once up front: a bad manifest stops here with every problem listed
     rendered = []
     for chapter in chapters:
@@ -195,14 +286,42 @@ def _run_modality(modality: str, profile: str, *, seed: int, build_dir: Path, no
             continue
         print(f"[ovfkit] {modality}/{chapter}: executing", flush=True)
         t0 = time.perf_counter()
-        nb = execute_notebook(src, build_dir / modality / "executed" / f"{chapter}.ipynb", params, cwd=REPO_ROOT)
+        executed = build_dir / modality / "executed" / f"{chapter}.ipynb"
+        nb = execute_notebook(src, executed, params, cwd=REPO_ROOT)
         seconds = time.perf_counter() - t0
-        prov = provenance.record(manifest, {"seed": seed, "profile": profile})
+        defaults = notebook_parameters(nbformat.read(src, as_version=4))
+        prov = chapter_provenance(manifest, params, defaults)
         prov["run time"] = f"{seconds:.1f} s"
-        book_nb = render_for_book(nb, params, chapter, prov, key, seconds)
+        commands = reexecute_commands(src, executed, params, defaults, prerequisite)
+        book_nb = render_for_book(nb, params, commands, prov, key, seconds)
         _write_if_changed(out, nbformat.writes(book_nb).encode())
         print(f"[ovfkit] {modality}/{chapter}: done in {seconds:.1f} s", flush=True)
     return rendered
+
+
+def chapter_provenance(manifest: Path, params: dict, defaults: dict) -> dict:
+    """The provenance box of a chapter: :func:`ovfkit.provenance.record`, the execution time (UTC), the
+    code hash of the synthetic generator that made the cohort, and the hash of every stand-in checkpoint
+    the chapter's backbones load."""
+    import datetime
+
+    from ovfkit.deep.proxy import PROXIES
+    from ovfkit.study import stand_in_checkpoint
+
+    rec = provenance.record(manifest, {"seed": params["seed"], "profile": params["profile"]})
+    rec["executed (UTC)"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    made = Path(manifest).parent / "synth_settings.json"
+    if made.is_file():
+        rec["synthetic generator code"] = json.loads(made.read_text(encoding="utf-8")).get("code", "unknown")
+    run = settings(params["profile"], params["modality"], params["seed"])
+    weights = params.get("weights", defaults.get("weights")) or {}
+    for backbone in params.get("backbones", defaults.get("backbones", [])):
+        if backbone in PROXIES and backbone not in weights:
+            path = stand_in_checkpoint(backbone, run, params["cache_dir"])
+            rec[f"{backbone} checkpoint sha256"] = provenance.file_hash(path)[:16]
+        elif backbone in weights:
+            rec[f"{backbone} weights sha256"] = provenance.file_hash(weights[backbone])[:16]
+    return rec
 
 
 def _mathjax_dir() -> Path:
@@ -214,17 +333,33 @@ def _mathjax_dir() -> Path:
     return path
 
 
+FINDINGS_MARKER = "<!-- ovfkit: what we found -->"
+
+
+def _findings_section(build_dir: Path, modalities) -> str:
+    """What replaces :data:`FINDINGS_MARKER` in a book page: each modality's "What we found" box."""
+    return "\n\n".join(findings.box(headline_findings(build_dir / m / "figures"),
+                                     title=f"What we found: {MODALITY_TITLES[m]}") for m in modalities)
+
+
 def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS) -> Path:
     """Write the book's source into ``build_dir/book``: pages, static files, _toc.yml and _config.yml."""
     src = build_dir / "book"
     for page in sorted((REPO_ROOT / "book").glob("*.md")) + sorted((REPO_ROOT / "book").glob("*.bib")):
-        _write_if_changed(src / page.name, page.read_bytes())
+        text = page.read_bytes()
+        if FINDINGS_MARKER.encode() in text:
+            text = text.replace(FINDINGS_MARKER.encode(), _findings_section(build_dir, modalities).encode())
+        _write_if_changed(src / page.name, text)
     static = REPO_ROOT / "book" / "_static"
     if static.is_dir():
         for f in static.rglob("*"):
             if f.is_file():
                 _write_if_changed(src / "_static" / f.relative_to(static), f.read_bytes())
-    mj_dst = src / "_static" / "mathjax"
+    # MathJax stays out of the html_static_path folders: Jupyter Book 1 adds a <script> for every .js file
+    # in them (about 70 MathJax files per page). As an html_extra_path folder, _vendor/_static/mathjax is
+    # copied to the same place in the HTML, and Sphinx's mathjax_path loads one file from it.
+    shutil.rmtree(src / "_static" / "mathjax", ignore_errors=True)
+    mj_dst = src / "_vendor" / "_static" / "mathjax"
     if not (mj_dst / "tex-chtml.js").exists():
         shutil.copytree(_mathjax_dir(), mj_dst, dirs_exist_ok=True)
     toc = {"format": "jb-book", "root": "index", "parts": [
@@ -242,6 +377,7 @@ def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS) -> Path:
     footer = " · ".join(f"{k} {v}" for k, v in rec.items() if k != "device")
     config.setdefault("html", {})["extra_footer"] = f"<p>Built with {footer}.</p>"
     config.setdefault("sphinx", {}).setdefault("config", {})["mathjax_path"] = "mathjax/tex-chtml.js"
+    config["sphinx"]["config"]["html_extra_path"] = ["_vendor"]
     _write_if_changed(src / "_config.yml", yaml.safe_dump(config, sort_keys=False).encode())
     return src
 
@@ -277,7 +413,20 @@ def _vertebrae_lines(build_dir: Path, modality: str) -> list:
     return ["### Vertebrae used (chapter 05)", "", _md_table(used), "", note, ""]
 
 
-def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS) -> None:
+def headline_findings(figures: Path, task: str = "astlof") -> list[str]:
+    """The sentences of a modality's "What we found" box on the results and clinical pages, from the
+    chapters' tables in ``figures`` (:mod:`ovfkit.findings`)."""
+    read = functools.partial(findings.read, figures)
+    out = [f"Fusion (chapter 05): {t}" for t in findings.fusion_findings(read("fusion_auc"))[:1]]
+    out += [f"Chosen model (chapter 06): {t}" for t in findings.model_findings(read("versus_papers"), read("model_scores"),
+                                                                             read("baseline_auc"))]
+    out += [f"At the bedside (chapter 06, the RadImageNet stand-in's chosen model), {t}"
+            for t in findings.translation_findings(read("confusion"), **findings.bedside(get_task(task)))]
+    out += [f"Pretraining domains (chapter 07): {t}" for t in findings.domain_findings(read("delong_domain_chosen"))]
+    return out
+
+
+def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: str = "astlof") -> None:
     """The results summary and the reproducibility appendix, from the chapters' tables and metadata."""
     import importlib.metadata as md
 
@@ -287,15 +436,26 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS) -> None:
              "and the paired tests of the pretraining domains. Details and every other number are in the",
              "chapters; the same tables are CSV files in `build/<profile>/<modality>/figures/`.", ""]
     for m in modalities:
-        lines += [f"## {MODALITY_TITLES[m]}", "", *_vertebrae_lines(build_dir, m), "### Next to the papers", "",
-                  _md_table(_read_figure_csv(build_dir, m, "versus_papers")), "",
-                  "### RadImageNet stand-in vs ImageNet stand-in (macro AUC, paired patient bootstrap)", ""]
-        domain = _read_figure_csv(build_dir, m, "delong_domain")
+        figures = build_dir / m / "figures"
+        domain = findings.read(figures, "delong_domain_chosen")
+        lines += [f"## {MODALITY_TITLES[m]}", "", findings.box(headline_findings(figures, task)), "",
+                  *_vertebrae_lines(build_dir, m), "### Next to the papers", "",
+                  "Each pretraining domain's classifier chosen by training nested CV, on every cohort, next to the "
+                  "paper's best model of the same domain (chapter 06).", "",
+                  _md_table(findings.read(figures, "versus_papers")), "",
+                  "### The two domains' chosen models, paired (chapter 07)", "",
+                  *findings.domain_findings(domain), ""]
         if len(domain):
-            domain = domain[domain["class"].astype(str) == "macro"][
-                ["cohort", "auc_a", "auc_b", "diff", "ci_low", "ci_high", "p", "p_holm"]]
-        lines += [_md_table(domain), "", "### Fusion variants (logistic regression, held-out macro AUC)", ""]
-        fus = _read_figure_csv(build_dir, m, "fusion_auc")
+            domain = domain[domain["class"].astype(str).isin(["macro", "auc"])]
+            a, b = domain["a"].iloc[0], domain["b"].iloc[0]
+            domain = domain[["cohort", "auc_a", "auc_b", "diff", "ci_low", "ci_high", "p", "p_holm"]].rename(
+                columns={"auc_a": f"A: {a}", "auc_b": f"B: {b}", "diff": "A - B", "ci_low": "95% CI low",
+                         "ci_high": "95% CI high", "p_holm": "p (Holm)"})
+            domain["p"] = domain["p"].map(format_p)
+            domain["p (Holm)"] = domain["p (Holm)"].map(format_p)
+        lines += [_md_table(domain), "", "### Fusion variants (logistic regression, held-out cohorts, chapter 05)", "",
+                  *findings.fusion_findings(findings.read(figures, "fusion_auc"))[:1], ""]
+        fus = findings.read(figures, "fusion_auc")
         if len(fus):
             fus = fus.pivot(index="variant", columns="cohort", values="macro_auc" if "macro_auc" in fus else "auc")
             fus = fus[[c for c in HELD_OUT if c in fus.columns]].reset_index()
@@ -353,6 +513,21 @@ def build_book(book_src: Path, out_dir: Path) -> Path:
     return index
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def thread_limits(n_processes: int) -> dict:
+    """The environment that gives each of ``n_processes`` side-by-side runs its share of the cores for
+    torch's and the BLAS libraries' threads (OpenMP, MKL, OpenBLAS); variables the user set are kept.
+
+    Measured on 2 cores (``benchmarks/threads.py``): two runs training ResNet-50 layers with 2 threads
+    each are several times slower per step than with 1 thread each, because their threads spin against
+    each other.
+    """
+    share = str(max(1, (os.cpu_count() or 1) // max(1, n_processes)))
+    return {name: os.environ.get(name, share) for name in THREAD_VARIABLES}
+
+
 def run(modality: str = "all", profile: str = "default", *, seed: int = 42, build_dir: str | os.PathLike | None = None,
         out_dir: str | os.PathLike | None = None, notebooks_dir: str | os.PathLike | None = None,
         book: bool = True, chapters=CHAPTERS, side_by_side: bool | None = None) -> Path | None:
@@ -380,7 +555,7 @@ def run(modality: str = "all", profile: str = "default", *, seed: int = 42, buil
                      "--build-dir", str(build_dir), "--no-book"] for m in modalities]
         try:
             with lifeline.holding():
-                lifeline.run_groups(commands)
+                lifeline.run_groups(commands, env=thread_limits(len(commands)))
         except subprocess.CalledProcessError as exc:
             raise RunError(f"`{' '.join(exc.cmd[2:])}` failed (exit {exc.returncode}); its message is above") from None
     else:

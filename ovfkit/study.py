@@ -30,6 +30,7 @@ from ovfkit import deep, fusion, metrics, models, radiomics, reliability
 from ovfkit.atomic import atomic_output
 from ovfkit.provenance import code_digest
 from ovfkit.settings import COHORTS, HELD_OUT, Settings
+from ovfkit.tables import estimate_ci
 from ovfkit.task import Task, get_task
 
 
@@ -79,6 +80,15 @@ class Features:
 
     def rows(self, cohort: str) -> pd.Index:
         return self.X.index[self.manifest.loc[self.X.index, "cohort"].to_numpy() == cohort]
+
+
+def stand_in_checkpoint(backbone: str, settings: Settings, cache_dir) -> Path:
+    """Where a run with ``cache_dir`` keeps the stand-in backbone ``backbone`` (``proxy-natural`` or
+    ``proxy-medical``) that :func:`load_features` pretrains; nothing is trained here."""
+    from ovfkit.deep.proxy import checkpoint_path
+
+    return checkpoint_path(backbone, cache_dir=Path(cache_dir) / "deep" / "proxy", seed=settings.deep.seed,
+                           recipe=deep.proxy_recipe(settings.deep))
 
 
 def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, backbones, weights=None,
@@ -332,8 +342,8 @@ def combat_sensitivity(fusion_result: FusionResult, *, n_boot: int = 1000, seed:
                 continue
             a, b = scores.loc[(base, cohort)], scores.loc[(base + NO_COMBAT, cohort)]
             rows.append({"variant (LR)": base, "cohort": cohort,
-                         "with ComBat": f"{a[auc]:.3f} ({a.ci_low:.3f}-{a.ci_high:.3f})",
-                         "without ComBat": f"{b[auc]:.3f} ({b.ci_low:.3f}-{b.ci_high:.3f})",
+                         "with ComBat": estimate_ci(a[auc], a.ci_low, a.ci_high),
+                         "without ComBat": estimate_ci(b[auc], b.ci_low, b.ci_high),
                          "difference": round(a[auc] - b[auc], 3)})
     return pd.DataFrame(rows)
 
@@ -406,10 +416,6 @@ def backbone_role(name: str) -> str:
             "proxy-medical": "RadImageNet"}.get(name, name)
 
 
-def _paper_auc(row) -> str:
-    return f"{row.macro_auc:.3f}" + ("" if pd.isna(row.ci_low) else f" ({row.ci_low:.3f}-{row.ci_high:.3f})")
-
-
 def compare_with_papers(scores: pd.DataFrame, best: dict, modality: str) -> pd.DataFrame:
     """This study's best model per backbone next to the paper's model per pretraining domain.
 
@@ -434,9 +440,9 @@ def compare_with_papers(scores: pd.DataFrame, best: dict, modality: str) -> pd.D
             r = ours.loc[cohort]
             p = theirs.loc[cohort] if cohort in theirs.index else None
             rows.append({"domain": role, "cohort": cohort, "ovfkit backbone": backbone, "ovfkit model": model,
-                         "ovfkit macro AUC (95% CI)": f"{r.macro_auc:.3f} ({r.ci_low:.3f}-{r.ci_high:.3f})",
+                         "ovfkit macro AUC (95% CI)": estimate_ci(r.macro_auc, r.ci_low, r.ci_high),
                          "paper": None if p is None else p["paper"], "paper model": None if p is None else p["model"],
-                         "paper macro AUC": None if p is None else _paper_auc(p)})
+                         "paper macro AUC": None if p is None else estimate_ci(p["macro_auc"], p["ci_low"], p["ci_high"])})
     return pd.DataFrame(rows)
 
 

@@ -24,7 +24,6 @@ z inferior->superior); the array from SimpleITK is ``[z, y, x]``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -37,14 +36,14 @@ from scipy import ndimage
 
 from ovfkit import astlof
 from ovfkit.atomic import atomic_output
-from ovfkit.provenance import sha256_file
+from ovfkit.provenance import code_digest, sha256_file
 
-def _code_hash() -> str:
-    """Hash of the code that decides a cohort's bytes (this module and the ASTLOF rules)."""
-    h = hashlib.sha256()
-    for mod in (__file__, astlof.__file__):
-        h.update(Path(mod).read_bytes())
-    return h.hexdigest()[:16]
+
+def code_hash() -> str:
+    """16 hex digits identifying the generator's code: this module and every ovfkit module it imports
+    (:func:`ovfkit.provenance.code_digest`), the ASTLOF rules among them."""
+    return code_digest(__name__)
+
 
 MODALITIES = ("xray", "ct")
 LEVELS = ("T10", "T11", "T12", "L1", "L2", "L3", "L4")
@@ -650,7 +649,7 @@ class SynthSettings:
 
     def __post_init__(self):
         if not self.code:
-            object.__setattr__(self, "code", _code_hash())
+            object.__setattr__(self, "code", code_hash())
 
 
 

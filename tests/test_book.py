@@ -40,6 +40,9 @@ def test_book_holds_every_chapter_for_both_modalities_with_figures(built_book):
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
     index = built_book.read_text(encoding="utf-8")
     assert "mathjax/tex-chtml.js" in index and "cdn.jsdelivr" not in index
+    for page in [built_book, *html.glob("*/0*.html")]:
+        scripts = re.findall(r"<script[^>]*mathjax[^>]*>", page.read_text(encoding="utf-8"), re.I)
+        assert len(scripts) == 1, (page.name, scripts[:5])
 
 
 @pytest.mark.slow
@@ -47,6 +50,11 @@ def test_summary_pages_gather_results_versions_and_references(built_book):
     html = built_book.parent
     results = (html / "results.html").read_text(encoding="utf-8")
     assert "Next to the papers" in results and results.count("<table") >= 4
+    clinicians = (html / "clinicians.html").read_text(encoding="utf-8")
+    for page in (results, clinicians):
+        assert page.count("What we found") >= 2 and "ovfkit: what we found" not in page
+        assert "Chosen model (chapter 06)" in page and "Pretraining domains (chapter 07)" in page
+    assert "glossary.html" in clinicians
     assert "zhang2024" in results and "liu2025" in results
     repro = (html / "reproducibility.html").read_text(encoding="utf-8")
     assert "Package versions" in repro and "scikit-learn" in repro and "09_clinical" in repro
@@ -98,3 +106,59 @@ def test_page_renders_in_chromium_with_typeset_formulas(built_book, tmp_path, pa
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 20, "the page looks blank"
     assert (pixels < 128).mean() > 0.01, "no text or figures drawn"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("modality", ["xray", "ct"])
+def test_printed_reexecute_command_reproduces_the_chapter_and_nothing_else(built_book, modality):
+    """The commands in a page's "Run parameters" box, run as printed, write that chapter's figures and
+    tables byte for byte as the book has them, into its own modality's folder only."""
+    import nbformat
+
+    build = built_book.parents[2] / "build"
+    page = nbformat.read(build / "book" / modality / "02_astlof.ipynb", as_version=4)
+    box = next(c.source for c in page.cells if "Re-execute this chapter" in c.source)
+    commands = re.search(r"```bash\n(.*?)\n```", box, re.S).group(1).splitlines()
+    assert len(commands) == 2 and " synth " in commands[0] and " papermill " in commands[1]
+    figures = build / modality / "figures"
+    other = build / ("ct" if modality == "xray" else "xray") / "figures"
+    other_before = {p.name: p.read_bytes() for p in other.iterdir()}
+    kept = figures.with_name("figures-of-the-book")
+    figures.rename(kept)
+    try:
+        for command in commands:
+            proc = subprocess.run(command, shell=True, cwd=runner.REPO_ROOT, capture_output=True, text=True)
+            assert proc.returncode == 0, (command, proc.stderr[-2000:])
+        written = sorted(p.name for p in figures.iterdir())
+        assert sum(name.endswith(".png") for name in written) >= FIGURES["02_astlof"], written
+        for name in written:
+            assert (figures / name).read_bytes() == (kept / name).read_bytes(), name
+        assert {p.name: p.read_bytes() for p in other.iterdir()} == other_before
+    finally:
+        shutil.rmtree(figures, ignore_errors=True)
+        kept.rename(figures)
+
+
+def _reader_text(page_html: str) -> str:
+    """What a reader sees of a chapter without opening its collapsed code: the page less its cells' inputs."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page_html, "html.parser")
+    for hidden in soup.select("div.cell_input, script, style"):
+        hidden.decompose()
+    return soup.select_one("main, article, body").get_text(" ")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("modality, name", [("xray", "X-ray"), ("ct", "CT")])
+def test_chapter_pages_name_their_modality_collapse_code_and_show_no_raw_values(built_book, modality, name):
+    for chapter in runner.CHAPTERS:
+        page = (built_book.parent / modality / f"{chapter}.html").read_text(encoding="utf-8")
+        title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+        assert f"({name})" in title, (chapter, title)
+        assert re.search(r"<h1>[^<]*\(" + re.escape(name) + r"\)", page), chapter
+        assert "hide-input" in page and "tag_hide-input" in page, chapter
+        text = _reader_text(page)
+        for raw in (r"\bNaN\b", r"\bnan\b", r"\bNone\b", r"Traceback", r"Warning\b", r"site-packages"):
+            found = re.search(raw, text)
+            assert found is None, (chapter, text[max(0, found.start() - 200): found.end() + 100])

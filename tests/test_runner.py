@@ -48,10 +48,12 @@ def test_render_replaces_parameter_cells_and_adds_provenance(tmp_path):
                              new_code_cell("print(a)")])
     nb.cells[1].metadata["tags"] = ["parameters"]
     nb.cells[2].metadata["tags"] = ["injected-parameters"]
-    out = runner.render_for_book(nb, {"modality": "ct", "seed": 3}, "01_cohort", {"ovfkit": "0.1.0"}, key="k")
+    out = runner.render_for_book(nb, {"modality": "ct", "seed": 3}, ["papermill a.ipynb b.ipynb -p modality ct"],
+                                 {"ovfkit": "0.1.0"}, key="k")
     sources = [c.source for c in out.cells]
     assert "a = 1" not in sources and "a = 2" not in sources
-    assert "Run parameters" in sources[1] and "`ct`" in sources[1] and "-p modality ct" in sources[1]
+    assert "Run parameters" in sources[1] and "`ct`" in sources[1]
+    assert "```bash\npapermill a.ipynb b.ipynb -p modality ct\n```" in sources[1]
     assert "Provenance" in sources[-1] and "0.1.0" in sources[-1]
     assert out.metadata["ovfkit"]["key"] == "k"
 
@@ -113,3 +115,95 @@ def test_results_page_says_when_a_held_out_cohort_lost_a_vertebra(tmp_path, drop
     plots.save_table(table if len(table) else table.reset_index(drop=True), "vertebrae_dropped", figures)
     text = "\n".join(runner._vertebrae_lines(tmp_path, "xray"))
     assert expected in text
+
+
+def test_notebook_parameters_reads_every_literal_of_the_parameters_cell(tmp_path):
+    nb = nbformat.read(_notebook(tmp_path / "nb.ipynb"), as_version=4)
+    nb.cells[1].source += '\nbackbones = ["proxy-natural"]  # a comment\nweights = {}'
+    assert runner.notebook_parameters(nb) == {"modality": "xray", "manifest": "", "output_dir": "", "cache_dir": "",
+                                              "seed": 0, "profile": "quick", "backbones": ["proxy-natural"],
+                                              "weights": {}}
+    nb.cells[1].source += "\nn = len(backbones)"
+    with pytest.raises(ValueError, match="parameter 'n' .* not a literal"):
+        runner.notebook_parameters(nb)
+
+
+def test_reexecute_command_passes_every_parameter_with_its_type(tmp_path):
+    import shlex
+
+    defaults = {"modality": "xray", "manifest": "m.csv", "seed": 42, "backbones": ["proxy-natural"], "weights": {}}
+    params = {"modality": "ct", "manifest": "/data/my manifest.csv", "seed": 7}
+    synth = ["python", "-m", "ovfkit", "synth", "--modality", "ct"]
+    commands = runner.reexecute_commands(tmp_path / "nb.ipynb", tmp_path / "out.ipynb", params, defaults, synth)
+    assert commands[0] == shlex.join(synth)
+    argv = shlex.split(commands[1])
+    assert argv[1:5] == ["-m", "papermill", str(tmp_path / "nb.ipynb"), str(tmp_path / "out.ipynb")]
+    assert argv[5:] == ["-p", "modality", "ct", "-p", "manifest", "/data/my manifest.csv", "-y", '{"seed": 7}',
+                        "-y", '{"backbones": ["proxy-natural"]}', "-y", '{"weights": {}}']
+
+
+def test_render_names_the_modality_collapses_code_and_keeps_stderr_off_the_page():
+    nb = new_notebook(cells=[new_markdown_cell("Intro\n# Cohort: who\ntext"), new_markdown_cell("# Second"),
+                             new_code_cell("print(1)")])
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stderr", text="/home/x/y.py:1: UserWarning: w"),
+                           nbformat.v4.new_output("stream", name="stdout", text="1")]
+    out = runner.render_for_book(nb, {"modality": "ct"}, [], {"ovfkit": "0.1.0"}, key="k")
+    assert out.cells[0].source == "Intro\n# Cohort: who (CT)\ntext"
+    assert out.cells[1].source == "# Second"
+    assert "hide-input" in out.cells[2].metadata["tags"]
+    assert [o["name"] for o in out.cells[2].outputs] == ["stdout"]
+    assert "messages on stderr | `1 output(s)" in out.cells[-1].source
+
+
+def test_exclusive_makes_a_second_process_wait_until_the_holder_ends(tmp_path):
+    """Two side-by-side runs making the same cached file take turns; a killed holder frees the lock."""
+    import subprocess
+    import sys
+    import threading
+
+    from ovfkit.atomic import exclusive
+
+    target = tmp_path / "checkpoint.pt"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom ovfkit.atomic import exclusive\n"
+                               f"with exclusive({str(target)!r}):\n    print('held', flush=True)\n    time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        entered = threading.Event()
+
+        def second():
+            with exclusive(target):
+                entered.set()
+
+        t = threading.Thread(target=second, daemon=True)
+        t.start()
+        assert not entered.wait(1.0), "the second process got the lock while the first held it"
+        holder.kill()
+        assert entered.wait(10.0), "the lock of a killed holder was not freed"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("cores, n, user, expected", [(2, 2, None, "1"), (8, 2, None, "4"), (1, 2, None, "1"),
+                                                      (2, 2, "3", "3")])
+def test_side_by_side_runs_share_the_cores_for_their_threads(monkeypatch, cores, n, user, expected):
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: cores)
+    for name in runner.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    if user is not None:
+        monkeypatch.setenv("OMP_NUM_THREADS", user)
+    limits = runner.thread_limits(n)
+    assert limits["OMP_NUM_THREADS"] == expected
+    assert set(limits) == set(runner.THREAD_VARIABLES)
+
+
+def test_run_groups_passes_the_environment_to_every_command(tmp_path):
+    import sys
+
+    from ovfkit import lifeline
+
+    out = [tmp_path / f"{i}.txt" for i in range(2)]
+    lifeline.run_groups([[sys.executable, "-c", f"import os; open({str(p)!r}, 'w').write(os.environ['OMP_NUM_THREADS'])"]
+                         for p in out], env={"OMP_NUM_THREADS": "1"})
+    assert [p.read_text() for p in out] == ["1", "1"]

@@ -147,3 +147,36 @@ def test_class_mix_statement_counts_every_class_and_names_the_rarest_per_cohort(
     text = cohort.class_mix_statement(m)
     assert "class 0 50.0% (4), class 1 25.0% (2), class 2 25.0% (2)" in text
     assert "train: class 2 (n = 1); external: class 1 (n = 0)" in text
+
+
+def test_synth_reuse_leaves_a_current_cohort_alone_and_remakes_another(tmp_path):
+    from typer.testing import CliRunner
+
+    from ovfkit.cli import app
+
+    out = tmp_path / "xray"
+    argv = ["synth", "--modality", "xray", "--out", str(out), "--seed", "3", "--n-patients", "8", "--jobs", "1",
+            "--reuse"]
+    first = CliRunner().invoke(app, argv)
+    assert first.exit_code == 0, first.output
+    before = (out / "manifest.csv").stat().st_mtime_ns
+    again = CliRunner().invoke(app, argv)
+    assert again.exit_code == 0 and "left as it is" in again.output
+    assert (out / "manifest.csv").stat().st_mtime_ns == before
+    other = CliRunner().invoke(app, [*argv[:6], "4", *argv[7:]])
+    assert other.exit_code == 0 and "left as it is" not in other.output
+    assert json.loads((out / "synth_settings.json").read_text(encoding="utf-8"))["seed"] == 4
+
+
+@pytest.mark.parametrize("paper, total, shares", [("zhang2024", 1053, "class 0 44.6%, class 1 43.8%, class 2 11.6%"),
+                                                  ("liu2025", 1098, "class 0 46.3%, class 1 43.9%, class 2 9.8%")])
+def test_class_mix_statement_sets_the_papers_table_beside_the_run(paper, total, shares):
+    from ovfkit.cohort import class_mix_statement
+
+    m = pd.DataFrame({"astlof_class": [0] * 5 + [1] * 4 + [2], "cohort": ["train"] * 10})
+    text = class_mix_statement(m, paper=paper)
+    assert f"{shares} (n = {total})" in text
+    theirs = {"zhang2024": (44.6, 43.8, 11.6), "liu2025": (46.3, 43.9, 9.8)}[paper]
+    gaps = np.array([50.0, 40.0, 10.0]) - np.array(theirs)
+    worst = int(np.abs(gaps).argmax())
+    assert f"the largest difference is class {worst}, {gaps[worst]:+.1f} percentage points here" in text

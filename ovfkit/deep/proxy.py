@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ovfkit.atomic import exclusive
 from ovfkit.deep.inputs import prepare_image, to_network_input
 from ovfkit.deep.recipe import Recipe
 from ovfkit.deep.training import atomic_torch_save, deterministic
@@ -103,39 +104,49 @@ def _as_sitk(array, spacing, origin):
     return im
 
 
-def proxy_checkpoint(source: str, *, cache_dir=None, seed: int = 0, recipe: ProxyRecipe | None = None,
-                     progress: bool = False) -> Path:
-    """Pretrain (once) and cache a proxy backbone; return the path of its state dict.
+def checkpoint_path(source: str, *, cache_dir, seed: int = 0, recipe: ProxyRecipe | None = None) -> Path:
+    """Where :func:`proxy_checkpoint` keeps (or will keep) a stand-in backbone; nothing is trained.
 
     The file name holds the pretext settings and :func:`ovfkit.provenance.code_digest` of this module
     (which covers the phantom generator and the input preparation it uses).
     """
+    if cache_dir is None:
+        raise ValueError(f"{source} is pretrained by ovfkit and cached: pass cache_dir=")
+    recipe = recipe or ProxyRecipe()
+    return Path(cache_dir) / f"{source}-{recipe.key()}-{code_digest(__name__)}-seed{seed}.pt"
+
+
+def proxy_checkpoint(source: str, *, cache_dir=None, seed: int = 0, recipe: ProxyRecipe | None = None,
+                     progress: bool = False) -> Path:
+    """Pretrain (once) and cache a proxy backbone; return the path of its state dict
+    (:func:`checkpoint_path`)."""
     import torch
     from torchvision.models import resnet50
     from tqdm.auto import tqdm
 
     recipe = recipe or ProxyRecipe()
-    if cache_dir is None:
-        raise ValueError(f"{source} is pretrained by ovfkit and cached: pass cache_dir=")
-    path = Path(cache_dir) / f"{source}-{recipe.key()}-{code_digest(__name__)}-seed{seed}.pt"
+    path = checkpoint_path(source, cache_dir=cache_dir, seed=seed, recipe=recipe)
     if path.exists():
         return path
-    deterministic(seed)
-    x = proxy_images(source, recipe.n_images, recipe.size, seed=seed)
-    model = resnet50(weights=None, num_classes=4)
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in tqdm(range(recipe.steps), desc=f"pretrain {source}", disable=not progress):
-        idx = torch.randint(0, len(x), (recipe.batch_size,), generator=gen).numpy()
-        rot = torch.randint(0, 4, (recipe.batch_size,), generator=gen)
-        imgs = np.stack([np.rot90(x[i], k=int(r)) for i, r in zip(idx, rot)])
-        loss = torch.nn.functional.cross_entropy(model(to_network_input(imgs, "minus1to1")), rot)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
-    atomic_torch_save(state, path)
+    with exclusive(path):  # a concurrent run making the same checkpoint: wait for it, then reuse it
+        if path.exists():
+            return path
+        deterministic(seed)
+        x = proxy_images(source, recipe.n_images, recipe.size, seed=seed)
+        model = resnet50(weights=None, num_classes=4)
+        opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+        gen = torch.Generator().manual_seed(seed)
+        model.train()
+        for _ in tqdm(range(recipe.steps), desc=f"pretrain {source}", disable=not progress):
+            idx = torch.randint(0, len(x), (recipe.batch_size,), generator=gen).numpy()
+            rot = torch.randint(0, 4, (recipe.batch_size,), generator=gen)
+            imgs = np.stack([np.rot90(x[i], k=int(r)) for i, r in zip(idx, rot)])
+            loss = torch.nn.functional.cross_entropy(model(to_network_input(imgs, "minus1to1")), rot)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        state = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+        atomic_torch_save(state, path)
     return path
 
 

@@ -1,0 +1,286 @@
+"""What the data show, in words: the "What we found" boxes, written from a run's own tables.
+
+Every sentence is computed from the CSV tables a chapter writes beside its figures (``output_dir``), so
+the same functions end each chapter and fill the results and clinical pages, and no number in them is
+typed by hand. Each function takes the tables as DataFrames and returns a list of sentences (Markdown);
+a table that is missing or empty gives no sentence rather than a wrong one. :func:`box` wraps them as a
+MyST admonition.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ovfkit.settings import HELD_OUT
+from ovfkit.tables import format_p
+
+TITLE = "What we found"
+ALPHA = 0.05
+
+
+def box(sentences: list[str], title: str = TITLE) -> str:
+    """A MyST admonition (class ``important``) with one bullet per sentence; a sentence saying that
+    nothing could be computed when ``sentences`` is empty."""
+    body = "\n".join(f"- {s}" for s in sentences) if sentences else "- Nothing could be computed from this run's tables."
+    return f"```{{admonition}} {title}\n:class: important\n\n{body}\n```"
+
+
+def read(figures_dir, name: str) -> pd.DataFrame:
+    """The table ``name`` a chapter wrote into ``figures_dir`` (empty when it is not there)."""
+    path = Path(figures_dir) / f"{name}.csv"
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame()
+
+
+def auc_text(estimate, low, high) -> str:
+    """"0.812 (95% CI 0.741-0.874)"; "not computable" for a missing estimate."""
+    if estimate is None or pd.isna(estimate):
+        return "not computable"
+    if pd.isna(low) or pd.isna(high):
+        return f"{estimate:.3f} (no CI)"
+    return f"{estimate:.3f} (95% CI {low:.3f}-{high:.3f})"
+
+
+def _auc_column(df: pd.DataFrame) -> str:
+    return "macro_auc" if "macro_auc" in df.columns else "auc"
+
+
+def _metric_name(df: pd.DataFrame) -> str:
+    return "macro AUC" if _auc_column(df) == "macro_auc" else "AUC"
+
+
+def _held_out(df: pd.DataFrame) -> list[str]:
+    return [c for c in HELD_OUT if c in set(df["cohort"])]
+
+
+def cohort_findings(class_mix: pd.DataFrame, baseline: pd.DataFrame) -> list[str]:
+    """Cohort sizes and the rarest class (``class_mix_by_cohort``), and chapter 01's plain radiomics
+    baseline per held-out cohort (``baseline_auc``)."""
+    out = []
+    if len(class_mix):
+        label = [c for c in class_mix.columns if c not in ("cohort", "n")][0]
+        total = class_mix.groupby(label)["n"].sum()
+        rarest = total.idxmin()
+        out.append(f"{int(total.sum())} vertebrae in {class_mix['cohort'].nunique()} cohorts; the rarest class is "
+                   f"**{rarest}** ({int(total[rarest])} vertebrae, {total[rarest] / total.sum():.0%}), so every "
+                   f"number about it rests on the fewest cases.")
+        empty = class_mix[class_mix["n"] == 0]
+        for _, r in empty.iterrows():
+            out.append(f"The {r['cohort']} cohort has no vertebra of class {r[label]}: its one-vs-rest AUC there "
+                       "cannot be computed.")
+    if len(baseline):
+        col, name = _auc_column(baseline), _metric_name(baseline)
+        parts = [f"{r['cohort']} {auc_text(r[col], r['ci_low'], r['ci_high'])}" for _, r in baseline.iterrows()]
+        out.append(f"The plain radiomics baseline (logistic regression) reaches a {name} of " + "; ".join(parts) +
+                   ": the bar that every later model has to clear.")
+    return out
+
+
+def agreement_findings(agreement: pd.DataFrame) -> list[str]:
+    """Reader agreement per ASTLOF component (``reader_agreement``): the range of kappa and the weakest."""
+    if agreement.empty:
+        return []
+    low = agreement.loc[agreement["kappa"].idxmin()]
+    high = agreement.loc[agreement["kappa"].idxmax()]
+    return [f"Two readers agree with weighted kappa from {low['kappa']:.2f} ({low['component']}, 95% CI "
+            f"{low['ci_low']:.2f}-{low['ci_high']:.2f}) to {high['kappa']:.2f} ({high['component']}) on "
+            f"{int(low['n'])} vertebrae: the label the models learn is itself uncertain, most for "
+            f"{low['component']}."]
+
+
+def radiomics_findings(icc: pd.DataFrame, center_effect: pd.DataFrame, threshold: float) -> list[str]:
+    """How many features pass the ICC filter (``feature_icc``) and how many differ between centers
+    before and after ComBat (``center_effect``)."""
+    out = []
+    if len(icc):
+        values = icc.iloc[:, -1]
+        kept = int((values >= threshold).sum())
+        out.append(f"{kept} of {len(values)} features ({kept / len(values):.0%}) are reproduced by a second reader "
+                   f"(ICC >= {threshold}) and go forward.")
+    if len(center_effect):
+        before, after = int(center_effect["before"].sum()), int(center_effect["after"].sum())
+        out.append(f"Features that differ between centers: {before} of {len(center_effect)} before ComBat, {after} "
+                   f"after ({'fewer' if after < before else 'not fewer'}).")
+    return out
+
+
+def probe_findings(probe: pd.DataFrame) -> list[str]:
+    """The linear probe of each backbone's deep features per held-out cohort (``linear_probe_auc``)."""
+    if probe.empty:
+        return []
+    col, name = _auc_column(probe), _metric_name(probe)
+    out = []
+    for cohort in _held_out(probe):
+        rows = probe[probe["cohort"] == cohort].dropna(subset=[col])
+        if len(rows) < 2:
+            continue
+        best, worst = rows.loc[rows[col].idxmax()], rows.loc[rows[col].idxmin()]
+        overlap = best["ci_low"] <= worst["ci_high"]
+        out.append(f"{cohort}: the deep features alone reach a {name} of {auc_text(best[col], best['ci_low'], best['ci_high'])} "
+                   f"with {best['backbone']} and {auc_text(worst[col], worst['ci_low'], worst['ci_high'])} with "
+                   f"{worst['backbone']}; the intervals {'overlap' if overlap else 'do not overlap'}.")
+    return out
+
+
+def fusion_findings(fusion_auc: pd.DataFrame, radiomics: str = "radiomics") -> list[str]:
+    """Per held-out cohort, the best fusion variant and where radiomics alone stands (``fusion_auc``)."""
+    if fusion_auc.empty:
+        return []
+    col, name = _auc_column(fusion_auc), _metric_name(fusion_auc)
+    out, matches = [], []
+    for cohort in _held_out(fusion_auc):
+        rows = fusion_auc[fusion_auc["cohort"] == cohort].dropna(subset=[col])
+        rad = rows[rows["variant"] == radiomics]
+        others = rows[rows["variant"] != radiomics]
+        if rad.empty or others.empty:
+            out.append(f"{cohort}: the variants cannot be compared ({name} not computable).")
+            continue
+        r, best = rad.iloc[0], others.loc[others[col].idxmax()]
+        diff = r[col] - best[col]
+        matches.append(diff >= 0)
+        out.append(f"{cohort}: radiomics alone {auc_text(r[col], r['ci_low'], r['ci_high'])}, best other variant "
+                   f"({best['variant']}) {auc_text(best[col], best['ci_low'], best['ci_high'])}; radiomics alone "
+                   f"is {'ahead' if diff > 0 else 'level' if diff == 0 else 'behind'} by {abs(diff):.3f}.")
+    if matches:
+        verdict = ("matches or beats every other variant on every held-out cohort" if all(matches) else
+                   "is beaten by a variant with deep features on "
+                   f"{len(matches) - sum(matches)} of {len(matches)} held-out cohorts")
+        out.insert(0, f"With the same classifier (logistic regression), radiomics alone {verdict}.")
+    return out
+
+
+def model_findings(versus: pd.DataFrame, scores: pd.DataFrame, baseline: pd.DataFrame) -> list[str]:
+    """The chosen model per backbone on every held-out cohort against chapter 01's baseline
+    (``versus_papers`` names the chosen models, ``model_scores`` holds their scores)."""
+    if versus.empty or scores.empty:
+        return []
+    col, name = _auc_column(scores), _metric_name(scores)
+    out = []
+    base = baseline.set_index("cohort") if len(baseline) else pd.DataFrame()
+    chosen = versus[["ovfkit backbone", "ovfkit model"]].drop_duplicates()
+    for _, c in chosen.iterrows():
+        rows = scores[(scores["variant"] == f"early {c['ovfkit backbone']}") & (scores["model"] == c["ovfkit model"])]
+        parts = []
+        for cohort in _held_out(rows):
+            r = rows[rows["cohort"] == cohort].iloc[0]
+            text = f"{cohort} {auc_text(r[col], r['ci_low'], r['ci_high'])}"
+            bcol = _auc_column(baseline) if len(baseline) else col
+            if cohort in base.index and pd.notna(base.loc[cohort, bcol]) and pd.notna(r[col]):
+                b = base.loc[cohort, bcol]
+                text += f", {'above' if r[col] > b else 'below' if r[col] < b else 'level with'} the baseline ({b:.3f})"
+            parts.append(text)
+        out.append(f"{c['ovfkit model']} on early fusion with {c['ovfkit backbone']} (chosen by training nested CV), "
+                   f"{name}: " + "; ".join(parts) + ".")
+    return out
+
+
+def bedside(task) -> dict:
+    """The classes :func:`translation_findings` speaks of for a task: ASTLOF's class 2 (augmentation or
+    surgery) and the conservative class 0 a missed case would go to; a binary task's positive class and
+    its negative class."""
+    if task.binary:
+        return {"critical": 1, "critical_name": task.names[1], "fallback": 0, "fallback_name": task.names[0]}
+    return {"critical": 2, "critical_name": "class-2 (augmentation or surgery)", "fallback": 0,
+            "fallback_name": "conservative care (class 0)"}
+
+
+def translation_findings(confusion: pd.DataFrame, critical: int, critical_name: str, fallback: int,
+                         fallback_name: str) -> list[str]:
+    """What the chosen model's predictions mean at the bedside, per held-out cohort (``confusion``:
+    true, predicted, n, cohort): accuracy, the sensitivity for the ``critical`` class, and how many of
+    its vertebrae the model would send to the ``fallback`` class (:func:`bedside` names them)."""
+    if confusion.empty:
+        return []
+    out = []
+    for cohort in _held_out(confusion):
+        c = confusion[confusion["cohort"] == cohort]
+        total = int(c["n"].sum())
+        if total == 0:
+            continue
+        correct = int(c.loc[c["true"] == c["predicted"], "n"].sum())
+        text = f"{cohort}: accuracy {correct / total:.0%} ({correct}/{total})"
+        s = c[c["true"] == critical]
+        n_s = int(s["n"].sum())
+        if n_s:
+            hit = int(s.loc[s["predicted"] == critical, "n"].sum())
+            sent = int(s.loc[s["predicted"] == fallback, "n"].sum())
+            text += (f"; sensitivity for {critical_name} vertebrae {hit / n_s:.0%} ({hit}/{n_s}), and {sent} of them "
+                     f"would go to {fallback_name}")
+        else:
+            text += f"; no {critical_name} vertebra in this cohort"
+        out.append(text + ".")
+    return out
+
+
+def domain_findings(domain: pd.DataFrame) -> list[str]:
+    """The paired tests of the two pretraining domains (``delong_domain``, ``class == "macro"`` rows when
+    the task has several classes), after Holm's correction."""
+    if domain.empty:
+        return []
+    rows = domain[domain["class"].astype(str) == "macro"] if (domain["class"].astype(str) == "macro").any() else domain
+    rows = rows.dropna(subset=["p"])
+    if rows.empty:
+        return ["No paired domain test could be computed."]
+    p_col = "p_holm" if "p_holm" in rows else "p"
+    significant = rows[rows[p_col] < ALPHA]
+    a, b = rows["a"].iloc[0], rows["b"].iloc[0]
+    detail = "; ".join(f"{r['cohort']} {r['diff']:+.3f} (95% CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}, "
+                       f"p_Holm {format_p(r[p_col])})" for _, r in rows.iterrows())
+    verdict = ("no difference between the pretraining domains survives Holm's correction" if significant.empty
+               else f"{len(significant)} of {len(rows)} differences survive Holm's correction")
+    return [f"{a} minus {b}: {detail}; {verdict}."]
+
+
+def comparison_findings(tests: pd.DataFrame, p_col: str = "p_bh") -> list[str]:
+    """How many of the paired fusion comparisons (``delong_fusion``) stay below 0.05 after correction."""
+    rows = tests[tests["class"].astype(str) == "macro"] if len(tests) else tests
+    rows = rows.dropna(subset=["p"]) if len(rows) else rows
+    if rows.empty or p_col not in rows:
+        return []
+    sig = rows[rows[p_col] < ALPHA]
+    text = (f"{len(sig)} of {len(rows)} paired comparisons between fusion variants stay below 0.05 after "
+            "Benjamini-Hochberg correction")
+    if len(sig):
+        text += ": " + "; ".join(f"{r['a']} vs {r['b']} on {r['cohort']} ({r['diff']:+.3f})" for _, r in sig.iterrows())
+    return [text + "."]
+
+
+def shap_findings(importance: pd.DataFrame, top: int = 10) -> list[str]:
+    """The features the chosen model leans on most (``shap_importance``, mean |SHAP| over classes)."""
+    if importance.empty:
+        return []
+    head = importance.sort_values("all classes", ascending=False).head(top)
+    deep = head["family"].astype(str).str.startswith("deep").sum()
+    first = ", ".join(f"`{f}`" for f in head["feature"].head(3))
+    return [f"The three most influential features are {first}; {deep} of the top {len(head)} are deep features "
+            f"and {len(head) - deep} radiomics features."]
+
+
+def clinical_findings(discrimination: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
+    """Whether age and sex add to the DLR score (``nomogram_discrimination``) and where the combined
+    model's decision curve lies above treating all and treating none (``decision_curves``)."""
+    out = []
+    if len(discrimination):
+        d = discrimination.dropna(subset=["difference"])
+        p_col = "p_holm" if "p_holm" in d else "DeLong p"
+        sig = d[d[p_col] < ALPHA]
+        out.append(f"Adding age and sex to the DLR score changes the held-out AUC by {d['difference'].min():+.3f} to "
+                   f"{d['difference'].max():+.3f} over {len(d)} class-by-cohort comparisons; "
+                   f"{len(sig)} stay below 0.05 after Holm's correction.")
+    if len(curves):
+        for cls, g in curves.groupby("cls"):
+            model = g[g["model"] == "combined"].set_index("threshold")["net_benefit"]
+            alls = g[g["model"] == "all"].set_index("threshold")["net_benefit"] if (g["model"] == "all").any() else None
+            if model.empty:
+                continue
+            best_other = np.maximum(alls.reindex(model.index).fillna(0).to_numpy(), 0) if alls is not None else 0
+            useful = model.index[model.to_numpy() > best_other]
+            if len(useful):
+                out.append(f"Class {cls}: the combined model's net benefit is above treating all and treating none "
+                           f"at {len(useful)} of {len(model)} threshold probabilities, between {useful.min():.2f} "
+                           f"and {useful.max():.2f}.")
+            else:
+                out.append(f"Class {cls}: the combined model's net benefit is never above treating all or none.")
+    return out

@@ -1,0 +1,99 @@
+"""Tables as a reader sees them: rounded numbers, "–" for what could not be computed, p-values as
+"< 0.001", and column names in words (``npv_class_2`` -> "NPV, class 2").
+
+Chapters show every table through :func:`readable`; the CSV beside each figure keeps the raw names and
+full precision.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+MISSING = "–"
+P_COLUMNS = re.compile(r"^p(_(holm|bh|value|adjusted))?$|^p_")
+WORDS = {
+    "auc": "AUC", "macro_auc": "macro AUC", "micro_auc": "micro AUC", "ci_low": "CI low", "ci_high": "CI high",
+    "ppv": "PPV", "npv": "NPV", "f1": "F1", "brier": "Brier score", "icc": "ICC", "lr": "LR", "df": "df",
+    "p": "p", "p_holm": "p (Holm)", "p_bh": "p (BH)", "diff": "difference", "n": "n", "sd": "SD", "or": "OR",
+    "kappa": "kappa", "auc_a": "AUC (A)", "auc_b": "AUC (B)", "a": "model A", "b": "model B",
+}
+TOKENS = {"auc": "AUC", "ppv": "PPV", "npv": "NPV", "f1": "F1", "ci": "CI", "icc": "ICC", "dlr": "DLR",
+          "lasso": "LASSO", "pca": "PCA", "sd": "SD", "iqr": "IQR", "bmd": "BMD", "mri": "MRI", "ct": "CT"}
+
+
+def format_p(p: float, digits: int = 3) -> str:
+    """A p-value as journals print it: "< 0.001" below 0.001, else ``digits`` decimals; "–" when missing.
+
+    Examples
+    --------
+    >>> format_p(0.00002), format_p(0.0312), format_p(float("nan"))
+    ('< 0.001', '0.031', '–')
+    """
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return MISSING
+    floor = 10.0 ** -digits
+    return f"< {floor:.{digits}f}" if p < floor else f"{p:.{digits}f}"
+
+
+def estimate_ci(estimate, low=None, high=None, digits: int = 3) -> str:
+    """An estimate with its interval, "0.812 (0.741-0.874)"; "–" when the estimate is missing and no
+    interval part when the interval is.
+
+    Examples
+    --------
+    >>> estimate_ci(0.8123, 0.7412, 0.8741), estimate_ci(0.8, float("nan"), float("nan")), estimate_ci(None)
+    ('0.812 (0.741-0.874)', '0.800', '–')
+    """
+    if estimate is None or pd.isna(estimate):
+        return MISSING
+    text = f"{estimate:.{digits}f}"
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return text
+    return f"{text} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+def human(name) -> str:
+    """A column name in words: known names from :data:`WORDS`, else underscores to spaces with
+    abbreviations upper-cased and a trailing ``_class_k`` as ", class k"."""
+    if not isinstance(name, str):
+        return name
+    if name in WORDS:
+        return WORDS[name]
+    m = re.fullmatch(r"(.+?)_class_(\w+)", name)
+    if m:
+        return f"{human(m.group(1))}, class {m.group(2)}"
+    return " ".join(TOKENS.get(t, t) for t in name.split("_"))
+
+
+def readable(df: pd.DataFrame, digits: int = 3, *, index: bool | None = None, names: bool = True):
+    """A :class:`pandas.io.formats.style.Styler` that shows ``df`` to a reader.
+
+    Parameters
+    ----------
+    df : DataFrame
+    digits : int
+        Decimals of every float column (p-value columns: "< 0.001" below 0.001, 3 decimals above).
+    index : bool, optional
+        Show the index; by default shown unless it holds unnamed row numbers (integers, no name).
+    names : bool
+        Column names in words (:func:`human`).
+
+    Returns
+    -------
+    Styler
+        Missing values (NaN, None) show as "–".
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"readable() takes a DataFrame, not {type(df).__name__}; wrap a Series with .to_frame()")
+    shown = df.rename(columns=human) if names else df.copy()
+    p_cols = [shown.columns[i] for i, c in enumerate(df.columns) if isinstance(c, str) and P_COLUMNS.match(c)]
+    formatters = {c: (lambda v: format_p(v)) for c in p_cols}
+    styler = shown.style.format(formatters, precision=digits, na_rep=MISSING)
+    if index is None:
+        index = not (df.index.nlevels == 1 and df.index.name is None and pd.api.types.is_integer_dtype(df.index))
+    if not index:
+        styler = styler.hide(axis="index")
+    return styler

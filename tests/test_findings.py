@@ -1,0 +1,107 @@
+"""The "What we found" sentences state the numbers and directions of the tables they are written from."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ovfkit import findings
+from ovfkit.task import get_task
+
+
+def _auc(rows, column="macro_auc"):
+    return pd.DataFrame([{**r, column: r.pop("auc")} if "auc" in r else r for r in rows])
+
+
+def test_box_is_an_admonition_with_one_bullet_per_sentence():
+    text = findings.box(["a.", "b."])
+    assert text.startswith("```{admonition} What we found\n:class: important") and "- a.\n- b.\n```" in text
+    assert "Nothing could be computed" in findings.box([])
+
+
+@pytest.mark.parametrize("rad, fused, verdict, direction", [
+    (0.80, 0.75, "matches or beats every other variant", "ahead by 0.050"),
+    (0.70, 0.75, "is beaten by a variant with deep features on 2 of 2", "behind by 0.050"),
+])
+def test_fusion_findings_say_whether_radiomics_alone_is_ahead(rad, fused, verdict, direction):
+    rows = []
+    for cohort in ("internal", "external"):
+        rows += [{"variant": "radiomics", "cohort": cohort, "macro_auc": rad, "ci_low": rad - 0.1, "ci_high": rad + 0.1},
+                 {"variant": "early b", "cohort": cohort, "macro_auc": fused, "ci_low": fused - 0.1,
+                  "ci_high": fused + 0.1},
+                 {"variant": "deep b", "cohort": cohort, "macro_auc": fused - 0.2, "ci_low": 0.4, "ci_high": 0.7}]
+    text = findings.fusion_findings(pd.DataFrame(rows))
+    assert verdict in text[0]
+    assert len(text) == 3 and all(direction in t and "(early b)" in t for t in text[1:])
+    assert f"{rad:.3f} (95% CI {rad - 0.1:.3f}-{rad + 0.1:.3f})" in text[1]
+
+
+def test_fusion_findings_name_a_cohort_that_cannot_be_compared():
+    df = pd.DataFrame([{"variant": "radiomics", "cohort": "prospective", "auc": np.nan, "ci_low": np.nan,
+                        "ci_high": np.nan}, {"variant": "early b", "cohort": "prospective", "auc": 0.7,
+                                             "ci_low": 0.6, "ci_high": 0.8}])
+    assert findings.fusion_findings(df) == ["prospective: the variants cannot be compared (AUC not computable)."]
+
+
+def test_model_findings_compare_the_chosen_model_with_the_baseline():
+    versus = pd.DataFrame({"ovfkit backbone": ["b", "b"], "ovfkit model": ["RF", "RF"]})
+    scores = pd.DataFrame([{"variant": "early b", "model": "RF", "cohort": c, "macro_auc": a, "ci_low": a - .1,
+                            "ci_high": a + .1} for c, a in (("train", .9), ("internal", .8), ("prospective", .647))]
+                          + [{"variant": "early b", "model": "LR", "cohort": "internal", "macro_auc": .99,
+                              "ci_low": .9, "ci_high": 1.0}])
+    baseline = pd.DataFrame({"cohort": ["internal", "prospective"], "macro_auc": [0.75, 0.776],
+                             "ci_low": [0.6, 0.6], "ci_high": [0.9, 0.9]})
+    (text,) = findings.model_findings(versus, scores, baseline)
+    assert text.startswith("RF on early fusion with b")
+    assert "internal 0.800 (95% CI 0.700-0.900), above the baseline (0.750)" in text
+    assert "prospective 0.647 (95% CI 0.547-0.747), below the baseline (0.776)" in text
+    assert "train 0.9" not in text and "0.990" not in text
+
+
+def test_translation_findings_count_surgical_vertebrae_sent_to_conservative_care():
+    # internal: class 2 has 6 vertebrae: 3 right, 2 called class 0, 1 called class 1; 21 vertebrae, 14 right
+    cells = [(0, 0, 8), (0, 1, 2), (1, 1, 3), (1, 2, 2), (2, 2, 3), (2, 0, 2), (2, 1, 1)]
+    confusion = pd.DataFrame([{"true": t, "predicted": p, "n": n, "cohort": "internal"} for t, p, n in cells])
+    (text,) = findings.translation_findings(confusion, **findings.bedside(get_task("astlof")))
+    assert text == ("internal: accuracy 67% (14/21); sensitivity for class-2 (augmentation or surgery) vertebrae "
+                    "50% (3/6), and 2 of them would go to conservative care (class 0).")
+    (binary,) = findings.translation_findings(confusion[confusion["true"] < 2].assign(
+        predicted=lambda d: d["predicted"].clip(0, 1)), **findings.bedside(get_task("acuity")))
+    assert "sensitivity for acute vertebrae 100% (5/5), and 0 of them would go to chronic" in binary
+
+
+@pytest.mark.parametrize("p_holm, verdict", [((0.2, 0.6), "no difference between the pretraining domains survives"),
+                                             ((0.01, 0.6), "1 of 2 differences survive")])
+def test_domain_findings_report_holm_adjusted_tests(p_holm, verdict):
+    df = pd.DataFrame([{"cohort": c, "class": k, "diff": 0.02, "ci_low": -0.05, "ci_high": 0.09, "p": p, "p_holm": p,
+                        "a": "early m / RF", "b": "early n / RF"}
+                       for (c, p) in zip(("internal", "external"), p_holm) for k in ("macro", "0")])
+    (text,) = findings.domain_findings(df)
+    assert verdict in text and text.startswith("early m / RF minus early n / RF")
+    assert text.count("+0.020") == 2  # the macro rows only
+
+
+def test_clinical_findings_find_where_the_model_beats_both_strategies():
+    t = np.round(np.arange(0.1, 0.6, 0.1), 2)
+    curves = pd.concat([pd.DataFrame({"model": "combined", "threshold": t, "net_benefit": [.3, .25, .2, .05, -.01],
+                                      "cls": 0}),
+                        pd.DataFrame({"model": "all", "threshold": t, "net_benefit": [.35, .2, .1, 0.0, -.1], "cls": 0})])
+    disc = pd.DataFrame({"difference": [0.01, -0.02], "p_holm": [0.5, 0.04]})
+    text = findings.clinical_findings(disc, curves)
+    assert text[0].startswith("Adding age and sex to the DLR score changes the held-out AUC by -0.020 to +0.010")
+    assert "1 stay below 0.05" in text[0]
+    assert text[1] == ("Class 0: the combined model's net benefit is above treating all and treating none at 3 of 5 "
+                       "threshold probabilities, between 0.20 and 0.40.")
+
+
+def test_cohort_findings_name_the_rarest_class_and_an_empty_cell():
+    mix = pd.DataFrame({"cohort": ["train", "train", "prospective", "prospective"], "astlof_class": [0, 2, 0, 2],
+                        "n": [30, 6, 4, 0]})
+    text = findings.cohort_findings(mix, pd.DataFrame())
+    assert "the rarest class is **2** (6 vertebrae, 15%)" in text[0]
+    assert text[1].startswith("The prospective cohort has no vertebra of class 2")
+
+
+def test_missing_tables_give_no_sentence():
+    empty = pd.DataFrame()
+    assert findings.fusion_findings(empty) == findings.domain_findings(empty) == findings.shap_findings(empty) == []
+    assert findings.read("/nonexistent", "fusion_auc").empty
