@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ovfkit.fusion import NO_COMBAT
 from ovfkit.settings import HELD_OUT
 from ovfkit.tables import format_p
 
@@ -95,14 +96,15 @@ def radiomics_findings(icc: pd.DataFrame, center_effect: pd.DataFrame, threshold
     before and after ComBat (``center_effect``)."""
     out = []
     if len(icc):
-        values = icc.iloc[:, -1]
+        values = icc.iloc[:, -1].dropna()
         kept = int((values >= threshold).sum())
         out.append(f"{kept} of {len(values)} features ({kept / len(values):.0%}) are reproduced by a second reader "
                    f"(ICC >= {threshold}) and go forward.")
     if len(center_effect):
         before, after = int(center_effect["before"].sum()), int(center_effect["after"].sum())
-        out.append(f"Features that differ between centers: {before} of {len(center_effect)} before ComBat, {after} "
-                   f"after ({'fewer' if after < before else 'not fewer'}).")
+        out.append(f"Features that differ between centers (Kruskal-Wallis, Benjamini-Hochberg adjusted p < 0.05): "
+                   f"{before} of {len(center_effect)} before ComBat, {after} after "
+                   f"({'fewer' if after < before else 'not fewer'}).")
     return out
 
 
@@ -125,29 +127,38 @@ def probe_findings(probe: pd.DataFrame) -> list[str]:
 
 
 def fusion_findings(fusion_auc: pd.DataFrame, radiomics: str = "radiomics") -> list[str]:
-    """Per held-out cohort, the best fusion variant and where radiomics alone stands (``fusion_auc``)."""
+    """Per held-out cohort, the best variant with deep features and where radiomics alone stands, by
+    point estimate (``fusion_auc``; the ``no ComBat`` twins are left out: they are chapter 06's
+    sensitivity analysis). The first sentence is the verdict over the cohorts where both were computed."""
     if fusion_auc.empty:
         return []
     col, name = _auc_column(fusion_auc), _metric_name(fusion_auc)
-    out, matches = [], []
-    for cohort in _held_out(fusion_auc):
-        rows = fusion_auc[fusion_auc["cohort"] == cohort].dropna(subset=[col])
+    out, matches, missing = [], [], []
+    rows_all = fusion_auc[~fusion_auc["variant"].astype(str).str.endswith(NO_COMBAT)]
+    for cohort in _held_out(rows_all):
+        rows = rows_all[rows_all["cohort"] == cohort].dropna(subset=[col])
         rad = rows[rows["variant"] == radiomics]
         others = rows[rows["variant"] != radiomics]
         if rad.empty or others.empty:
-            out.append(f"{cohort}: the variants cannot be compared ({name} not computable).")
+            missing.append(cohort)
             continue
         r, best = rad.iloc[0], others.loc[others[col].idxmax()]
         diff = r[col] - best[col]
         matches.append(diff >= 0)
-        out.append(f"{cohort}: radiomics alone {auc_text(r[col], r['ci_low'], r['ci_high'])}, best other variant "
-                   f"({best['variant']}) {auc_text(best[col], best['ci_low'], best['ci_high'])}; radiomics alone "
-                   f"is {'ahead' if diff > 0 else 'level' if diff == 0 else 'behind'} by {abs(diff):.3f}.")
+        out.append(f"{cohort}: radiomics alone {auc_text(r[col], r['ci_low'], r['ci_high'])}, best variant with "
+                   f"deep features ({best['variant']}) {auc_text(best[col], best['ci_low'], best['ci_high'])}; "
+                   "radiomics alone is " + (f"{'ahead' if diff > 0 else 'behind'} by {abs(diff):.3f}." if diff
+                                            else "level with it."))
+    gap = f" ({name} not computable on {', '.join(missing)})" if missing else ""
     if matches:
-        verdict = ("matches or beats every other variant on every held-out cohort" if all(matches) else
-                   "is beaten by a variant with deep features on "
-                   f"{len(matches) - sum(matches)} of {len(matches)} held-out cohorts")
-        out.insert(0, f"With the same classifier (logistic regression), radiomics alone {verdict}.")
+        verdict = ("matches or beats every variant with deep features" if all(matches) else
+                   f"is behind a variant with deep features on {len(matches) - sum(matches)}")
+        where = ("on every held-out cohort where both could be computed" if all(matches) else
+                 f"of {len(matches)} held-out cohorts where both could be computed")
+        out.insert(0, f"With the same classifier (logistic regression), radiomics alone {verdict} {where}{gap}, by "
+                      "point estimate (the paired tests are in chapter 07).")
+    elif missing:
+        out.append(f"The variants cannot be compared on any held-out cohort{gap}.")
     return out
 
 
@@ -166,33 +177,42 @@ def model_findings(versus: pd.DataFrame, scores: pd.DataFrame, baseline: pd.Data
         for cohort in _held_out(rows):
             r = rows[rows["cohort"] == cohort].iloc[0]
             text = f"{cohort} {auc_text(r[col], r['ci_low'], r['ci_high'])}"
-            bcol = _auc_column(baseline) if len(baseline) else col
-            if cohort in base.index and pd.notna(base.loc[cohort, bcol]) and pd.notna(r[col]):
-                b = base.loc[cohort, bcol]
-                text += f", {'above' if r[col] > b else 'below' if r[col] < b else 'level with'} the baseline ({b:.3f})"
+            bcol = _auc_column(baseline) if len(baseline) else None
+            if bcol == col and cohort in base.index and pd.notna(base.loc[cohort, bcol]) and pd.notna(r[col]):
+                b = base.loc[cohort]
+                text += (f", {'above' if r[col] > b[col] else 'below' if r[col] < b[col] else 'level with'} the "
+                         f"baseline's {auc_text(b[col], b['ci_low'], b['ci_high'])}")
             parts.append(text)
         out.append(f"{c['ovfkit model']} on early fusion with {c['ovfkit backbone']} (chosen by training nested CV), "
                    f"{name}: " + "; ".join(parts) + ".")
+    if out and len(baseline):
+        out.append("The baseline is chapter 01's plain L2 logistic regression on the original-image radiomics "
+                   "features (no ICC filter, ComBat, LASSO or deep features); above and below compare point "
+                   "estimates, not a paired test.")
     return out
 
 
 def bedside(task) -> dict:
     """The classes :func:`translation_findings` speaks of for a task: ASTLOF's class 2 (augmentation or
-    surgery) and the conservative class 0 a missed case would go to; a binary task's positive class and
-    its negative class."""
+    surgery) and the conservative class 0 a missed case would be managed as; a binary task's positive
+    class (every miss of it is called negative, so nothing more is said)."""
     if task.binary:
-        return {"critical": 1, "critical_name": task.names[1], "fallback": 0, "fallback_name": task.names[0]}
+        return {"critical": 1, "critical_name": task.names[1], "fallback": None, "fallback_name": None}
     return {"critical": 2, "critical_name": "class-2 (augmentation or surgery)", "fallback": 0,
             "fallback_name": "conservative care (class 0)"}
 
 
-def translation_findings(confusion: pd.DataFrame, critical: int, critical_name: str, fallback: int,
-                         fallback_name: str) -> list[str]:
+def translation_findings(confusion: pd.DataFrame, critical: int, critical_name: str, fallback: int | None,
+                         fallback_name: str | None) -> list[str]:
     """What the chosen model's predictions mean at the bedside, per held-out cohort (``confusion``:
-    true, predicted, n, cohort): accuracy, the sensitivity for the ``critical`` class, and how many of
-    its vertebrae the model would send to the ``fallback`` class (:func:`bedside` names them)."""
+    true, predicted, n, cohort, and the ``variant`` and ``model`` it belongs to when recorded):
+    accuracy, the sensitivity for the ``critical`` class, and how many of its vertebrae the model would
+    manage as the ``fallback`` class (:func:`bedside` names them)."""
     if confusion.empty:
         return []
+    who = ""
+    if {"variant", "model"} <= set(confusion.columns):
+        who = f"{confusion['model'].iloc[0]} on {confusion['variant'].iloc[0]}, "
     out = []
     for cohort in _held_out(confusion):
         c = confusion[confusion["cohort"] == cohort]
@@ -200,62 +220,79 @@ def translation_findings(confusion: pd.DataFrame, critical: int, critical_name: 
         if total == 0:
             continue
         correct = int(c.loc[c["true"] == c["predicted"], "n"].sum())
-        text = f"{cohort}: accuracy {correct / total:.0%} ({correct}/{total})"
+        text = f"{who}{cohort}: accuracy {correct / total:.0%} ({correct}/{total})"
         s = c[c["true"] == critical]
         n_s = int(s["n"].sum())
         if n_s:
             hit = int(s.loc[s["predicted"] == critical, "n"].sum())
-            sent = int(s.loc[s["predicted"] == fallback, "n"].sum())
-            text += (f"; sensitivity for {critical_name} vertebrae {hit / n_s:.0%} ({hit}/{n_s}), and {sent} of them "
-                     f"would go to {fallback_name}")
+            text += f"; sensitivity for {critical_name} vertebrae {hit / n_s:.0%} ({hit}/{n_s})"
+            if fallback is not None:
+                sent = int(s.loc[s["predicted"] == fallback, "n"].sum())
+                text += f", and {sent} of them would be managed as {fallback_name}"
         else:
             text += f"; no {critical_name} vertebra in this cohort"
         out.append(text + ".")
     return out
 
 
-def domain_findings(domain: pd.DataFrame) -> list[str]:
-    """The paired tests of the two pretraining domains (``delong_domain``, ``class == "macro"`` rows when
-    the task has several classes), after Holm's correction."""
+def _correction(p_col: str) -> str:
+    return {"p_holm": "Holm's correction", "p_bh": "Benjamini-Hochberg correction"}.get(p_col, "no correction")
+
+
+def _cohort_label(cohort: str) -> str:
+    return "train (nested CV)" if cohort == "train" else cohort
+
+
+def domain_findings(domain: pd.DataFrame, title: str = "") -> list[str]:
+    """The paired tests of the two pretraining domains (``delong_domain`` or ``delong_domain_chosen``:
+    the headline rows, ``class`` ``macro`` or ``auc``), with the correction the table carries."""
     if domain.empty:
         return []
-    rows = domain[domain["class"].astype(str) == "macro"] if (domain["class"].astype(str) == "macro").any() else domain
-    rows = rows.dropna(subset=["p"])
+    headline = domain["class"].astype(str).isin(["macro", "auc"])
+    rows = (domain[headline] if headline.any() else domain).dropna(subset=["p"])
     if rows.empty:
-        return ["No paired domain test could be computed."]
-    p_col = "p_holm" if "p_holm" in rows else "p"
+        return [f"{title}no paired domain test could be computed."]
+    p_col = next((c for c in ("p_holm", "p_bh") if c in rows and rows[c].notna().any()), "p")
+    label = {"p_holm": "p_Holm", "p_bh": "p_BH"}.get(p_col, "p")
     significant = rows[rows[p_col] < ALPHA]
     a, b = rows["a"].iloc[0], rows["b"].iloc[0]
-    detail = "; ".join(f"{r['cohort']} {r['diff']:+.3f} (95% CI {r['ci_low']:+.3f} to {r['ci_high']:+.3f}, "
-                       f"p_Holm {format_p(r[p_col])})" for _, r in rows.iterrows())
-    verdict = ("no difference between the pretraining domains survives Holm's correction" if significant.empty
-               else f"{len(significant)} of {len(rows)} differences survive Holm's correction")
-    return [f"{a} minus {b}: {detail}; {verdict}."]
+    detail = "; ".join(f"{_cohort_label(r['cohort'])} {r['diff']:+.3f} (95% CI {r['ci_low']:+.3f} to "
+                       f"{r['ci_high']:+.3f}, {label} {format_p(r[p_col])})" for _, r in rows.iterrows())
+    if p_col == "p":
+        verdict = f"{len(significant)} of {len(rows)} differences have p < 0.05 (no correction)"
+    else:
+        verdict = ("no difference between the pretraining domains survives " + _correction(p_col)
+                   if significant.empty else f"{len(significant)} of {len(rows)} differences survive "
+                                             + _correction(p_col))
+    return [f"{title}{a} minus {b}: {detail}; {verdict}."]
 
 
 def comparison_findings(tests: pd.DataFrame, p_col: str = "p_bh") -> list[str]:
     """How many of the paired fusion comparisons (``delong_fusion``) stay below 0.05 after correction."""
-    rows = tests[tests["class"].astype(str) == "macro"] if len(tests) else tests
+    rows = tests[tests["class"].astype(str).isin(["macro", "auc"])] if len(tests) else tests
     rows = rows.dropna(subset=["p"]) if len(rows) else rows
-    if rows.empty or p_col not in rows:
+    if rows.empty:
         return []
+    if p_col not in rows:
+        p_col = "p"
     sig = rows[rows[p_col] < ALPHA]
-    text = (f"{len(sig)} of {len(rows)} paired comparisons between fusion variants stay below 0.05 after "
-            "Benjamini-Hochberg correction")
+    text = (f"{len(sig)} of {len(rows)} paired comparisons of early fusion with a single source stay below 0.05 "
+            f"({_correction(p_col)})")
     if len(sig):
         text += ": " + "; ".join(f"{r['a']} vs {r['b']} on {r['cohort']} ({r['diff']:+.3f})" for _, r in sig.iterrows())
     return [text + "."]
 
 
 def shap_findings(importance: pd.DataFrame, top: int = 10) -> list[str]:
-    """The features the chosen model leans on most (``shap_importance``, mean |SHAP| over classes)."""
+    """The features the chosen model leans on most (``shap_importance``: mean |SHAP| per class on the
+    explained cohort, summed over classes)."""
     if importance.empty:
         return []
     head = importance.sort_values("all classes", ascending=False).head(top)
     deep = head["family"].astype(str).str.startswith("deep").sum()
     first = ", ".join(f"`{f}`" for f in head["feature"].head(3))
-    return [f"The three most influential features are {first}; {deep} of the top {len(head)} are deep features "
-            f"and {len(head) - deep} radiomics features."]
+    return [f"By mean |SHAP| summed over classes, the three most influential features are {first}; {deep} of "
+            f"the top {len(head)} are deep features and {len(head) - deep} radiomics features."]
 
 
 def clinical_findings(discrimination: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
@@ -267,8 +304,8 @@ def clinical_findings(discrimination: pd.DataFrame, curves: pd.DataFrame) -> lis
         p_col = "p_holm" if "p_holm" in d else "DeLong p"
         sig = d[d[p_col] < ALPHA]
         out.append(f"Adding age and sex to the DLR score changes the held-out AUC by {d['difference'].min():+.3f} to "
-                   f"{d['difference'].max():+.3f} over {len(d)} class-by-cohort comparisons; "
-                   f"{len(sig)} stay below 0.05 after Holm's correction.")
+                   f"{d['difference'].max():+.3f} over {len(d)} class-by-cohort comparisons (DeLong); "
+                   f"{len(sig)} stay below 0.05 ({_correction(p_col) if p_col == 'p_holm' else 'no correction'}).")
     if len(curves):
         for cls, g in curves.groupby("cls"):
             model = g[g["model"] == "combined"].set_index("threshold")["net_benefit"]
@@ -278,9 +315,10 @@ def clinical_findings(discrimination: pd.DataFrame, curves: pd.DataFrame) -> lis
             best_other = np.maximum(alls.reindex(model.index).fillna(0).to_numpy(), 0) if alls is not None else 0
             useful = model.index[model.to_numpy() > best_other]
             if len(useful):
-                out.append(f"Class {cls}: the combined model's net benefit is above treating all and treating none "
-                           f"at {len(useful)} of {len(model)} threshold probabilities, between {useful.min():.2f} "
-                           f"and {useful.max():.2f}.")
+                out.append(f"Class {cls}, held-out cohorts pooled: the combined model's net benefit is above treating "
+                           f"all and treating none at {len(useful)} of {len(model)} threshold probabilities (lowest "
+                           f"{useful.min():.2f}, highest {useful.max():.2f}).")
             else:
-                out.append(f"Class {cls}: the combined model's net benefit is never above treating all or none.")
+                out.append(f"Class {cls}, held-out cohorts pooled: the combined model's net benefit is never above "
+                           "treating all or none.")
     return out

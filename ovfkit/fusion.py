@@ -35,6 +35,8 @@ from ovfkit.reliability import ICCFilter
 from ovfkit.select import CorrelationFilter, LassoSelector
 
 RADIOMICS = "radiomics"
+#: Suffix of a variant fitted without ComBat (the sensitivity analysis of its transductive step).
+NO_COMBAT = ", no ComBat"
 SEP = "/"  # backbone/column: LightGBM refuses ':' and other JSON characters in feature names
 
 

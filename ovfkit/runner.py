@@ -336,9 +336,9 @@ def _mathjax_dir() -> Path:
 FINDINGS_MARKER = "<!-- ovfkit: what we found -->"
 
 
-def _findings_section(build_dir: Path, modalities) -> str:
+def _findings_section(build_dir: Path, modalities, task: str = "astlof") -> str:
     """What replaces :data:`FINDINGS_MARKER` in a book page: each modality's "What we found" box."""
-    return "\n\n".join(findings.box(headline_findings(build_dir / m / "figures"),
+    return "\n\n".join(findings.box(headline_findings(build_dir / m / "figures", task),
                                      title=f"What we found: {MODALITY_TITLES[m]}") for m in modalities)
 
 
@@ -420,9 +420,10 @@ def headline_findings(figures: Path, task: str = "astlof") -> list[str]:
     out = [f"Fusion (chapter 05): {t}" for t in findings.fusion_findings(read("fusion_auc"))[:1]]
     out += [f"Chosen model (chapter 06): {t}" for t in findings.model_findings(read("versus_papers"), read("model_scores"),
                                                                              read("baseline_auc"))]
-    out += [f"At the bedside (chapter 06, the RadImageNet stand-in's chosen model), {t}"
+    out += [f"At the bedside (chapter 06): {t}"
             for t in findings.translation_findings(read("confusion"), **findings.bedside(get_task(task)))]
-    out += [f"Pretraining domains (chapter 07): {t}" for t in findings.domain_findings(read("delong_domain_chosen"))]
+    out += findings.domain_findings(read("delong_domain_chosen"),
+                                    title="Pretraining domains, each with its own chosen model (chapter 07): ")
     return out
 
 
@@ -444,7 +445,8 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: st
                   "paper's best model of the same domain (chapter 06).", "",
                   _md_table(findings.read(figures, "versus_papers")), "",
                   "### The two domains' chosen models, paired (chapter 07)", "",
-                  *findings.domain_findings(domain), ""]
+                  "A and B are the models of the table above; macro AUC difference by paired patient bootstrap, "
+                  "Holm-corrected over these rows (the training row is nested CV).", ""]
         if len(domain):
             domain = domain[domain["class"].astype(str).isin(["macro", "auc"])]
             a, b = domain["a"].iloc[0], domain["b"].iloc[0]
@@ -454,7 +456,8 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: st
             domain["p"] = domain["p"].map(format_p)
             domain["p (Holm)"] = domain["p (Holm)"].map(format_p)
         lines += [_md_table(domain), "", "### Fusion variants (logistic regression, held-out cohorts, chapter 05)", "",
-                  *findings.fusion_findings(findings.read(figures, "fusion_auc"))[:1], ""]
+                  "Held-out macro AUC of each variant with the same classifier; the `no ComBat` rows refit without "
+                  "ComBat (chapter 06's sensitivity analysis).", ""]
         fus = findings.read(figures, "fusion_auc")
         if len(fus):
             fus = fus.pivot(index="variant", columns="cohort", values="macro_auc" if "macro_auc" in fus else "auc")

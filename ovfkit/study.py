@@ -216,7 +216,7 @@ class FusionResult:
 
 
 #: Suffix of the sensitivity variants fitted without ComBat.
-NO_COMBAT = ", no ComBat"
+NO_COMBAT = fusion.NO_COMBAT
 
 
 def variants(backbones) -> dict:

@@ -13,12 +13,12 @@ import re
 import pandas as pd
 
 MISSING = "–"
-P_COLUMNS = re.compile(r"^p(_(holm|bh|value|adjusted))?$|^p_")
+P_COLUMNS = re.compile(r"^p(_(holm|bh|value|adjusted))?$|^p_|(^|\s)p$")
 WORDS = {
     "auc": "AUC", "macro_auc": "macro AUC", "micro_auc": "micro AUC", "ci_low": "CI low", "ci_high": "CI high",
     "ppv": "PPV", "npv": "NPV", "f1": "F1", "brier": "Brier score", "icc": "ICC", "lr": "LR", "df": "df",
     "p": "p", "p_holm": "p (Holm)", "p_bh": "p (BH)", "diff": "difference", "n": "n", "sd": "SD", "or": "OR",
-    "kappa": "kappa", "auc_a": "AUC (A)", "auc_b": "AUC (B)", "a": "model A", "b": "model B",
+    "kappa": "kappa", "cls": "class", "auc_a": "AUC (A)", "auc_b": "AUC (B)", "a": "model A", "b": "model B",
 }
 TOKENS = {"auc": "AUC", "ppv": "PPV", "npv": "NPV", "f1": "F1", "ci": "CI", "icc": "ICC", "dlr": "DLR",
           "lasso": "LASSO", "pca": "PCA", "sd": "SD", "iqr": "IQR", "bmd": "BMD", "mri": "MRI", "ct": "CT"}
@@ -89,7 +89,7 @@ def readable(df: pd.DataFrame, digits: int = 3, *, index: bool | None = None, na
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"readable() takes a DataFrame, not {type(df).__name__}; wrap a Series with .to_frame()")
     shown = df.rename(columns=human) if names else df.copy()
-    p_cols = [shown.columns[i] for i, c in enumerate(df.columns) if isinstance(c, str) and P_COLUMNS.match(c)]
+    p_cols = [shown.columns[i] for i, c in enumerate(df.columns) if isinstance(c, str) and P_COLUMNS.search(c)]
     formatters = {c: (lambda v: format_p(v)) for c in p_cols}
     styler = shown.style.format(formatters, precision=digits, na_rep=MISSING)
     if index is None:

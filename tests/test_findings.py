@@ -19,8 +19,8 @@ def test_box_is_an_admonition_with_one_bullet_per_sentence():
 
 
 @pytest.mark.parametrize("rad, fused, verdict, direction", [
-    (0.80, 0.75, "matches or beats every other variant", "ahead by 0.050"),
-    (0.70, 0.75, "is beaten by a variant with deep features on 2 of 2", "behind by 0.050"),
+    (0.80, 0.75, "matches or beats every variant with deep features on every held-out cohort", "ahead by 0.050"),
+    (0.70, 0.75, "is behind a variant with deep features on 2 of 2 held-out cohorts", "behind by 0.050"),
 ])
 def test_fusion_findings_say_whether_radiomics_alone_is_ahead(rad, fused, verdict, direction):
     rows = []
@@ -28,9 +28,11 @@ def test_fusion_findings_say_whether_radiomics_alone_is_ahead(rad, fused, verdic
         rows += [{"variant": "radiomics", "cohort": cohort, "macro_auc": rad, "ci_low": rad - 0.1, "ci_high": rad + 0.1},
                  {"variant": "early b", "cohort": cohort, "macro_auc": fused, "ci_low": fused - 0.1,
                   "ci_high": fused + 0.1},
-                 {"variant": "deep b", "cohort": cohort, "macro_auc": fused - 0.2, "ci_low": 0.4, "ci_high": 0.7}]
+                 {"variant": "deep b", "cohort": cohort, "macro_auc": fused - 0.2, "ci_low": 0.4, "ci_high": 0.7},
+                 {"variant": "radiomics, no ComBat", "cohort": cohort, "macro_auc": 0.99, "ci_low": 0.9,
+                  "ci_high": 1.0}]
     text = findings.fusion_findings(pd.DataFrame(rows))
-    assert verdict in text[0]
+    assert verdict in text[0] and "by point estimate" in text[0]
     assert len(text) == 3 and all(direction in t and "(early b)" in t for t in text[1:])
     assert f"{rad:.3f} (95% CI {rad - 0.1:.3f}-{rad + 0.1:.3f})" in text[1]
 
@@ -39,7 +41,8 @@ def test_fusion_findings_name_a_cohort_that_cannot_be_compared():
     df = pd.DataFrame([{"variant": "radiomics", "cohort": "prospective", "auc": np.nan, "ci_low": np.nan,
                         "ci_high": np.nan}, {"variant": "early b", "cohort": "prospective", "auc": 0.7,
                                              "ci_low": 0.6, "ci_high": 0.8}])
-    assert findings.fusion_findings(df) == ["prospective: the variants cannot be compared (AUC not computable)."]
+    assert findings.fusion_findings(df) == ["The variants cannot be compared on any held-out cohort (AUC not "
+                                            "computable on prospective)."]
 
 
 def test_model_findings_compare_the_chosen_model_with_the_baseline():
@@ -50,11 +53,20 @@ def test_model_findings_compare_the_chosen_model_with_the_baseline():
                               "ci_low": .9, "ci_high": 1.0}])
     baseline = pd.DataFrame({"cohort": ["internal", "prospective"], "macro_auc": [0.75, 0.776],
                              "ci_low": [0.6, 0.6], "ci_high": [0.9, 0.9]})
-    (text,) = findings.model_findings(versus, scores, baseline)
+    text, caveat = findings.model_findings(versus, scores, baseline)
     assert text.startswith("RF on early fusion with b")
-    assert "internal 0.800 (95% CI 0.700-0.900), above the baseline (0.750)" in text
-    assert "prospective 0.647 (95% CI 0.547-0.747), below the baseline (0.776)" in text
+    assert "internal 0.800 (95% CI 0.700-0.900), above the baseline's 0.750 (95% CI 0.600-0.900)" in text
+    assert "prospective 0.647 (95% CI 0.547-0.747), below the baseline's 0.776" in text
     assert "train 0.9" not in text and "0.990" not in text
+    assert "not a paired test" in caveat
+
+
+def test_model_findings_do_not_compare_a_binary_auc_with_a_macro_auc_baseline():
+    versus = pd.DataFrame({"ovfkit backbone": ["b"], "ovfkit model": ["RF"]})
+    scores = pd.DataFrame([{"variant": "early b", "model": "RF", "cohort": "internal", "auc": .8, "ci_low": .7,
+                            "ci_high": .9}])
+    baseline = pd.DataFrame({"cohort": ["internal"], "macro_auc": [0.75], "ci_low": [0.6], "ci_high": [0.9]})
+    assert "baseline" not in findings.model_findings(versus, scores, baseline)[0]
 
 
 def test_translation_findings_count_surgical_vertebrae_sent_to_conservative_care():
@@ -63,14 +75,18 @@ def test_translation_findings_count_surgical_vertebrae_sent_to_conservative_care
     confusion = pd.DataFrame([{"true": t, "predicted": p, "n": n, "cohort": "internal"} for t, p, n in cells])
     (text,) = findings.translation_findings(confusion, **findings.bedside(get_task("astlof")))
     assert text == ("internal: accuracy 67% (14/21); sensitivity for class-2 (augmentation or surgery) vertebrae "
-                    "50% (3/6), and 2 of them would go to conservative care (class 0).")
+                    "50% (3/6), and 2 of them would be managed as conservative care (class 0).")
+    named = confusion.assign(variant="early b", model="RF")
+    assert findings.translation_findings(named, **findings.bedside(get_task("astlof")))[0].startswith(
+        "RF on early b, internal: accuracy 67%")
     (binary,) = findings.translation_findings(confusion[confusion["true"] < 2].assign(
         predicted=lambda d: d["predicted"].clip(0, 1)), **findings.bedside(get_task("acuity")))
-    assert "sensitivity for acute vertebrae 100% (5/5), and 0 of them would go to chronic" in binary
+    assert binary.endswith("sensitivity for acute vertebrae 100% (5/5).")
 
 
-@pytest.mark.parametrize("p_holm, verdict", [((0.2, 0.6), "no difference between the pretraining domains survives"),
-                                             ((0.01, 0.6), "1 of 2 differences survive")])
+@pytest.mark.parametrize("p_holm, verdict", [((0.2, 0.6), "no difference between the pretraining domains survives "
+                                                          "Holm's correction"),
+                                             ((0.01, 0.6), "1 of 2 differences survive Holm's correction")])
 def test_domain_findings_report_holm_adjusted_tests(p_holm, verdict):
     df = pd.DataFrame([{"cohort": c, "class": k, "diff": 0.02, "ci_low": -0.05, "ci_high": 0.09, "p": p, "p_holm": p,
                         "a": "early m / RF", "b": "early n / RF"}
@@ -89,8 +105,8 @@ def test_clinical_findings_find_where_the_model_beats_both_strategies():
     text = findings.clinical_findings(disc, curves)
     assert text[0].startswith("Adding age and sex to the DLR score changes the held-out AUC by -0.020 to +0.010")
     assert "1 stay below 0.05" in text[0]
-    assert text[1] == ("Class 0: the combined model's net benefit is above treating all and treating none at 3 of 5 "
-                       "threshold probabilities, between 0.20 and 0.40.")
+    assert text[1] == ("Class 0, held-out cohorts pooled: the combined model's net benefit is above treating all and "
+                       "treating none at 3 of 5 threshold probabilities (lowest 0.20, highest 0.40).")
 
 
 def test_cohort_findings_name_the_rarest_class_and_an_empty_cell():
@@ -105,3 +121,18 @@ def test_missing_tables_give_no_sentence():
     empty = pd.DataFrame()
     assert findings.fusion_findings(empty) == findings.domain_findings(empty) == findings.shap_findings(empty) == []
     assert findings.read("/nonexistent", "fusion_auc").empty
+
+
+def test_domain_findings_name_the_correction_the_table_carries_and_the_nested_train_row():
+    df = pd.DataFrame([{"cohort": "train", "class": "auc", "diff": 0.02, "ci_low": -0.05, "ci_high": 0.09,
+                        "p": 0.01, "a": "A", "b": "B"}])
+    (text,) = findings.domain_findings(df, title="Own models: ")
+    assert text.startswith("Own models: A minus B: train (nested CV) +0.020")
+    assert "p 0.010" in text and "1 of 1 differences have p < 0.05 (no correction)" in text and "Holm" not in text
+
+
+def test_comparison_findings_read_a_binary_tasks_auc_rows():
+    df = pd.DataFrame([{"cohort": "internal", "class": "auc", "diff": 0.1, "p": 0.001, "p_bh": 0.002, "a": "A",
+                        "b": "B"}])
+    (text,) = findings.comparison_findings(df)
+    assert text.startswith("1 of 1 paired comparisons") and "Benjamini-Hochberg" in text and "A vs B on internal" in text
