@@ -128,7 +128,8 @@ def test_printed_reexecute_command_reproduces_the_chapter_and_nothing_else(built
     figures.rename(kept)
     try:
         for command in commands:
-            proc = subprocess.run(command, shell=True, cwd=runner.REPO_ROOT, capture_output=True, text=True)
+            proc = subprocess.run(command, shell=True, cwd=runner.REPO_ROOT, capture_output=True, encoding="utf-8",
+                                  errors="replace")  # papermill's progress bar is UTF-8 whatever the locale
             assert proc.returncode == 0, (command, proc.stderr[-2000:])
         written = sorted(p.name for p in figures.iterdir())
         assert sum(name.endswith(".png") for name in written) >= FIGURES["02_astlof"], written
