@@ -25,6 +25,11 @@ def uninterrupted(tmp_path_factory):
     return build / "ct" / "figures"
 
 
+def _text(log):
+    """The run's log so far, as UTF-8 whatever the locale (progress bars are not ASCII)."""
+    return log.read_text(encoding="utf-8", errors="replace")
+
+
 def _interrupt(command, log, ready, sig, what):
     """Start ``command``, send ``sig`` once ``ready()`` holds, and check that no process of it survives."""
     with open(log, "a", encoding="utf-8") as out:
@@ -32,7 +37,7 @@ def _interrupt(command, log, ready, sig, what):
                                 preexec_fn=default_sigint)
     deadline = time.monotonic() + 900
     while not ready():
-        assert proc.poll() is None, f"the run ended before {what}: {log.read_text()[-2000:]}"
+        assert proc.poll() is None, f"the run ended before {what}: {_text(log)[-2000:]}"
         assert time.monotonic() < deadline, f"{what} never started"
         time.sleep(0.2)
     pids = descendants(proc.pid)
@@ -61,7 +66,7 @@ def test_an_interrupted_run_resumes_to_the_outputs_of_an_uninterrupted_one(unint
     _interrupt(command, log, lambda: any((cache / "radiomics").rglob("*.parquet")), signal.SIGKILL,
                "radiomics extraction")
     _interrupt(command, log, lambda: any((cache / "deep").rglob("last.pt")), signal.SIGINT, "fine-tuning")
-    _interrupt(command, log, lambda: "ct/06_model_comparison: executing" in log.read_text(), signal.SIGKILL,
+    _interrupt(command, log, lambda: "ct/06_model_comparison: executing" in _text(log), signal.SIGKILL,
                "chapter 06")
     with open(log, "a", encoding="utf-8") as out:
         subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=True)
