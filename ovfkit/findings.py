@@ -44,12 +44,13 @@ def auc_text(estimate, low, high) -> str:
     return f"{estimate:.3f} (95% CI {low:.3f}-{high:.3f})"
 
 
-def _auc_column(df: pd.DataFrame) -> str:
+def auc_column(df: pd.DataFrame) -> str:
+    """The headline AUC's column of a score table: ``macro_auc`` (three classes) or ``auc`` (binary)."""
     return "macro_auc" if "macro_auc" in df.columns else "auc"
 
 
 def _metric_name(df: pd.DataFrame) -> str:
-    return "macro AUC" if _auc_column(df) == "macro_auc" else "AUC"
+    return "macro AUC" if auc_column(df) == "macro_auc" else "AUC"
 
 
 def _held_out(df: pd.DataFrame) -> list[str]:
@@ -72,7 +73,7 @@ def cohort_findings(class_mix: pd.DataFrame, baseline: pd.DataFrame) -> list[str
             out.append(f"The {r['cohort']} cohort has no vertebra of class {r[label]}: its one-vs-rest AUC there "
                        "cannot be computed.")
     if len(baseline):
-        col, name = _auc_column(baseline), _metric_name(baseline)
+        col, name = auc_column(baseline), _metric_name(baseline)
         parts = [f"{r['cohort']} {auc_text(r[col], r['ci_low'], r['ci_high'])}" for _, r in baseline.iterrows()]
         out.append(f"The plain radiomics baseline (logistic regression) reaches a {name} of " + "; ".join(parts) +
                    ": the bar that every later model has to clear.")
@@ -112,7 +113,7 @@ def probe_findings(probe: pd.DataFrame) -> list[str]:
     """The linear probe of each backbone's deep features per held-out cohort (``linear_probe_auc``)."""
     if probe.empty:
         return []
-    col, name = _auc_column(probe), _metric_name(probe)
+    col, name = auc_column(probe), _metric_name(probe)
     out = []
     for cohort in _held_out(probe):
         rows = probe[probe["cohort"] == cohort].dropna(subset=[col])
@@ -132,7 +133,7 @@ def fusion_findings(fusion_auc: pd.DataFrame, radiomics: str = "radiomics") -> l
     sensitivity analysis). The first sentence is the verdict over the cohorts where both were computed."""
     if fusion_auc.empty:
         return []
-    col, name = _auc_column(fusion_auc), _metric_name(fusion_auc)
+    col, name = auc_column(fusion_auc), _metric_name(fusion_auc)
     out, matches, missing = [], [], []
     rows_all = fusion_auc[~fusion_auc["variant"].astype(str).str.endswith(NO_COMBAT)]
     for cohort in _held_out(rows_all):
@@ -167,7 +168,7 @@ def model_findings(versus: pd.DataFrame, scores: pd.DataFrame, baseline: pd.Data
     (``versus_papers`` names the chosen models, ``model_scores`` holds their scores)."""
     if versus.empty or scores.empty:
         return []
-    col, name = _auc_column(scores), _metric_name(scores)
+    col, name = auc_column(scores), _metric_name(scores)
     out = []
     base = baseline.set_index("cohort") if len(baseline) else pd.DataFrame()
     chosen = versus[["ovfkit backbone", "ovfkit model"]].drop_duplicates()
@@ -177,7 +178,7 @@ def model_findings(versus: pd.DataFrame, scores: pd.DataFrame, baseline: pd.Data
         for cohort in _held_out(rows):
             r = rows[rows["cohort"] == cohort].iloc[0]
             text = f"{cohort} {auc_text(r[col], r['ci_low'], r['ci_high'])}"
-            bcol = _auc_column(baseline) if len(baseline) else None
+            bcol = auc_column(baseline) if len(baseline) else None
             if bcol == col and cohort in base.index and pd.notna(base.loc[cohort, bcol]) and pd.notna(r[col]):
                 b = base.loc[cohort]
                 text += (f", {'above' if r[col] > b[col] else 'below' if r[col] < b[col] else 'level with'} the "

@@ -386,21 +386,15 @@ def _md_table(df) -> str:
     return df.to_markdown(index=False, floatfmt=".3f") if len(df) else "_not available in this run_"
 
 
-def _read_figure_csv(build_dir: Path, modality: str, name: str):
-    import pandas as pd
-
-    path = build_dir / modality / "figures" / f"{name}.csv"
-    return pd.read_csv(path) if path.exists() else pd.DataFrame()
-
-
 def _vertebrae_lines(build_dir: Path, modality: str) -> list:
     """Vertebrae used per cohort, and a warning naming every held-out vertebra that dropped out."""
-    used = _read_figure_csv(build_dir, modality, "vertebrae_used")
+    figures = build_dir / modality / "figures"
+    used = findings.read(figures, "vertebrae_used")
     if used.empty:
         return []
-    if not (build_dir / modality / "figures" / "vertebrae_dropped.csv").exists():
+    if not (figures / "vertebrae_dropped.csv").exists():
         return ["### Vertebrae used (chapter 05)", "", _md_table(used), ""]
-    dropped = _read_figure_csv(build_dir, modality, "vertebrae_dropped")
+    dropped = findings.read(figures, "vertebrae_dropped")
     held = dropped[dropped["cohort"].isin(HELD_OUT)] if len(dropped) else dropped
     if len(held):
         named = "; ".join(f"{r.iloc[0]} ({r['cohort']}): {r['reason']}" for _, r in held.iterrows())
@@ -460,7 +454,7 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: st
                   "ComBat (chapter 06's sensitivity analysis).", ""]
         fus = findings.read(figures, "fusion_auc")
         if len(fus):
-            fus = fus.pivot(index="variant", columns="cohort", values="macro_auc" if "macro_auc" in fus else "auc")
+            fus = fus.pivot(index="variant", columns="cohort", values=findings.auc_column(fus))
             fus = fus[[c for c in HELD_OUT if c in fus.columns]].reset_index()
         lines += [_md_table(fus), ""]
     _write_if_changed(src / "results.md", "\n".join(lines).encode())
