@@ -153,6 +153,12 @@ def _write_parquet(table, out: Path) -> None:
         table.to_parquet(tmp)
 
 
+class MaskColumn(str, Enum):
+    mask = "mask"
+    mask_reader2 = "mask_reader2"
+    mask_reader1_repeat = "mask_reader1_repeat"
+
+
 @features_app.command("radiomics")
 def features_radiomics(
     manifest: Path = typer.Option(..., help="Manifest CSV (validated first)."),
@@ -163,15 +169,20 @@ def features_radiomics(
     jobs: int = typer.Option(-1, help="Local worker processes (-1: all cores)."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://host:8786) instead of local workers."),
     cache_dir: Optional[Path] = typer.Option(None, help="Per-case cache folder (keyed by content and settings)."),
-    mask_column: str = typer.Option("mask", help="mask or mask_reader2."),
+    mask_column: MaskColumn = typer.Option(
+        MaskColumn.mask, help="Whose outline: reader 1's (mask), reader 2's (mask_reader2) or reader 1's repeat "
+                              "outline drawn weeks later (mask_reader1_repeat)."),
 ) -> None:
     """PyRadiomics features; failed cases are listed and skipped, all failing exits 1."""
     from ovfkit import radiomics
 
     m, modalities = _load_for_features(manifest, "radiomics", allow_mixed=params is not None)
+    if mask_column.value not in m.columns or not (m[mask_column.value].astype(str) != "").any():
+        _fail([f"ovfkit features radiomics: {manifest} lists no mask in column '{mask_column.value}'; fill it in "
+               "or choose another --mask-column"])
     try:
         table = radiomics.extract_manifest(m, params or radiomics.default_params(modalities[0]), n_jobs=jobs,
-                                           cache_dir=cache_dir, scheduler=scheduler, mask_column=mask_column)
+                                           cache_dir=cache_dir, scheduler=scheduler, mask_column=mask_column.value)
     except (ValueError, TypeError) as exc:
         _fail([f"ovfkit features radiomics: {exc}"])
     except RuntimeError as exc:

@@ -93,13 +93,16 @@ def agreement_findings(agreement: pd.DataFrame) -> list[str]:
 
 
 def radiomics_findings(icc: pd.DataFrame, center_effect: pd.DataFrame, threshold: float) -> list[str]:
-    """How many features pass the ICC filter (``feature_icc``) and how many differ between centers
-    before and after ComBat (``center_effect``)."""
+    """How many features pass the ICC filter (``feature_icc``: its last column is the ICC the filter uses;
+    ``inter`` and ``intra`` columns, when present, say which comparisons made it) and how many differ
+    between centers before and after ComBat (``center_effect``)."""
     out = []
-    if len(icc):
-        values = icc.iloc[:, -1].dropna()
+    values = icc.iloc[:, -1].dropna() if len(icc) else icc
+    if len(values):
         kept = int((values >= threshold).sum())
-        out.append(f"{kept} of {len(values)} features ({kept / len(values):.0%}) are reproduced by a second reader "
+        who = ("by a second reader and by the same reader outlining again" if {"inter", "intra"} <= set(icc.columns)
+               and icc["intra"].notna().any() else "by a second reader")
+        out.append(f"{kept} of {len(values)} features ({kept / len(values):.0%}) are reproduced {who} "
                    f"(ICC >= {threshold}) and go forward.")
     if len(center_effect):
         before, after = int(center_effect["before"].sum()), int(center_effect["after"].sum())
@@ -254,7 +257,7 @@ def domain_findings(domain: pd.DataFrame, title: str = "") -> list[str]:
     if rows.empty:
         return [f"{title}no paired domain test could be computed."]
     p_col = next((c for c in ("p_holm", "p_bh") if c in rows and rows[c].notna().any()), "p")
-    label = {"p_holm": "p_Holm", "p_bh": "p_BH"}.get(p_col, "p")
+    label = {"p_holm": "Holm-adjusted p", "p_bh": "BH-adjusted p"}.get(p_col, "p")
     significant = rows[rows[p_col] < ALPHA]
     a, b = rows["a"].iloc[0], rows["b"].iloc[0]
     detail = "; ".join(f"{_cohort_label(r['cohort'])} {r['diff']:+.3f} (95% CI {r['ci_low']:+.3f} to "
@@ -323,3 +326,31 @@ def clinical_findings(discrimination: pd.DataFrame, curves: pd.DataFrame) -> lis
                 out.append(f"Class {cls}, held-out cohorts pooled: the combined model's net benefit is never above "
                            "treating all or none.")
     return out
+
+
+def discordant_findings(cases: pd.DataFrame, n_compared: int, a: str, b: str) -> list[str]:
+    """Sentences on the vertebrae two models grade differently (:func:`ovfkit.study.discordant_cases`).
+
+    Parameters
+    ----------
+    cases : DataFrame
+        The discordant vertebrae, the case shown first.
+    n_compared : int
+        Held-out vertebrae both models predicted.
+    a, b : str
+        The two models, in words (e.g. "A (RF on early proxy-medical)").
+    """
+    if n_compared == 0:
+        return ["No held-out vertebra was predicted by both models, so no case can be compared."]
+    if cases.empty:
+        return [f"{a} and {b} grade all {n_compared} held-out vertebrae alike: there is no discordant case to show."]
+    counts = cases["outcome"].value_counts()
+    parts = [f"{a} right and {b} wrong on {counts.get('a right, b wrong', 0)}",
+             f"{b} right and {a} wrong on {counts.get('b right, a wrong', 0)}",
+             f"both wrong on {counts.get('both wrong', 0)}"]
+    first = cases.iloc[0]
+    return [f"{a} and {b} grade {len(cases)} of {n_compared} held-out vertebrae differently: " + ", ".join(parts) + ".",
+            f"The case below is {cases.index[0]} ({_cohort_label(first['cohort'])} cohort, true class {first['y']}): "
+            f"{a} predicts class {first['pred_a']} (probability of the true class {first['p_true_a']:.2f}), "
+            f"{b} predicts class {first['pred_b']} ({first['p_true_b']:.2f})."]
+

@@ -66,9 +66,13 @@ SCHEMA: tuple[Column, ...] = (
     Column("image", "path", True, "Image file (NIfTI, NRRD, MHA, ...) or DICOM series folder, relative to the manifest"),
     Column("mask", "path", True, "Vertebral body mask of reader 1 (label 1 = ROI, 0 = background), same geometry as the image"),
     Column("mask_reader2", "path", False, "Reader 2's mask of the same vertebra, for ICC reliability; empty if not drawn"),
+    Column("mask_reader1_repeat", "path", False, "Reader 1's second mask of the same vertebra, drawn weeks later, for "
+           "intra-observer ICC reliability; empty if not drawn"),
     Column("image_sha256", "sha256", False, "SHA-256 of the image file; checked when present"),
     Column("mask_sha256", "sha256", False, "SHA-256 of the mask file; checked when present"),
     Column("mask_reader2_sha256", "sha256", False, "SHA-256 of reader 2's mask file; checked when present"),
+    Column("mask_reader1_repeat_sha256", "sha256", False,
+           "SHA-256 of reader 1's second mask file; checked when present"),
     *_component_columns(),
     Column("astlof_total", "int", True, "Sum of the four consensus components", min=0, max=8),
     Column("astlof_class", "int", True, "0 if total <= 3 (conservative), 1 if 4, 2 if >= 5 (surgery)", (0, 1, 2)),
@@ -79,7 +83,9 @@ SCHEMA: tuple[Column, ...] = (
 )
 MANIFEST_COLUMNS: tuple[str, ...] = tuple(c.name for c in SCHEMA)
 _BY_NAME = {c.name: c for c in SCHEMA}
-PATH_COLUMNS = ("image", "mask", "mask_reader2")
+#: Columns holding masks on the image's grid: reader 1's, reader 2's, reader 1's repeat outline.
+MASK_COLUMNS = ("mask", "mask_reader2", "mask_reader1_repeat")
+PATH_COLUMNS = ("image", *MASK_COLUMNS)
 
 
 class ManifestError(ValueError):
@@ -312,7 +318,7 @@ def _check_files(df: pd.DataFrame, root: Path, name: str) -> list[str]:
                 if sha256_file(path) != df[sha_col].iloc[i]:
                     problems.append(f"{where}, column '{sha_col}': {rel!r} does not match its SHA-256; the file "
                                     "changed since the manifest was written (restore it or update the hash)")
-            if col.startswith("mask"):
+            if col in MASK_COLUMNS:
                 arr = sitk.GetArrayFromImage(read_image(path))  # a view of a temporary would dangle
                 if not np.any(arr > 0):
                     problems.append(f"{where}, column '{col}': mask {rel!r} is empty (no voxel > 0); redraw the ROI")
@@ -320,7 +326,7 @@ def _check_files(df: pd.DataFrame, root: Path, name: str) -> list[str]:
                 if labels:
                     problems.append(f"{where}, column '{col}': mask {rel!r} {labels}")
         if "image" in geo:
-            for col in ("mask", "mask_reader2"):
+            for col in MASK_COLUMNS:
                 if col in geo:
                     diff = geometry_mismatch(geo["image"], geo[col])
                     if diff:
@@ -382,8 +388,8 @@ def load_manifest(path: str | os.PathLike, *, check_files: bool = True,
                   cohorts: Iterable[str] | None = None) -> pd.DataFrame:
     """Validate and load a manifest; raise :class:`ManifestError` listing every problem.
 
-    Paths in ``image``, ``mask`` and ``mask_reader2`` are made absolute. ``cohorts`` keeps only those
-    cohorts.
+    Paths in ``image``, ``mask``, ``mask_reader2`` and ``mask_reader1_repeat`` are made absolute. ``cohorts``
+    keeps only those cohorts.
     """
     path = Path(path).resolve()
     df, problems = validate_manifest(path, check_files=check_files)

@@ -208,6 +208,8 @@ def _count_block(y, pred, W, classes):
             t, q = (y == k), (pred == k)
             tp, fp = W @ (t & q), W @ (~t & q)
             fn, tn = W @ (t & ~q), W @ (~t & ~q)
+            if not binary:  # one-vs-rest accuracy of class k (the papers' per-class ACC); binary: ``accuracy``
+                out[f"accuracy_class_{k}"] = (tp + tn) / total
             out[f"sensitivity_class_{k}"] = tp / (tp + fn)
             out[f"specificity_class_{k}"] = tn / (tn + fp)
             out[f"ppv_class_{k}"] = tp / (tp + fp)
@@ -225,7 +227,7 @@ def point_metrics(y_true, proba, classes=CLASSES, threshold: float = 0.5) -> pd.
 
     Returns
     -------
-    Series. More than two classes: per-class and macro/micro AUC, accuracy, and per-class sensitivity,
+    Series. More than two classes: per-class and macro/micro AUC, accuracy, and per-class (one-vs-rest) accuracy, sensitivity,
     specificity, PPV, NPV, F1, macro F1, multi-class Brier score. Two classes: AUC, accuracy, sensitivity,
     specificity, PPV, NPV and F1 at ``threshold``, binary Brier score.
     """

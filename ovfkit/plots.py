@@ -16,14 +16,55 @@ from ovfkit.manifest import COHORTS, write_csv_atomic
 CLASS_COLORS = {0: "#4C72B0", 1: "#DD8452", 2: "#C44E52"}
 
 
-def save_figure(fig, data: pd.DataFrame, name: str, outdir: str | os.PathLike, *, index: bool = False) -> Path:
-    """Write ``<outdir>/<name>.png`` (150 dpi) and ``<outdir>/<name>.csv`` atomically; return the PNG path."""
+FIGURE_METADATA = "ovfkit"  # key of a displayed figure's output metadata: its name, caption and alt text
+
+
+def save_figure(fig, data: pd.DataFrame, name: str, outdir: str | os.PathLike, *, caption: str, alt: str,
+                index: bool = False) -> Path:
+    """Write ``<outdir>/<name>.png`` (150 dpi) and ``<outdir>/<name>.csv`` atomically, show the PNG, return its path.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+        Closed after saving, so that the notebook shows it once, as saved.
+    data : DataFrame
+        The data behind the figure, written next to it.
+    name : str
+        File stem; also the figure's label in the book (``{modality}-{name}``).
+    caption : str
+        What the figure shows, in one or two sentences (MyST markdown); the book numbers it.
+    alt : str
+        Alternative text for a reader who cannot see the image: what is plotted against what, and how
+        it is laid out (panels, colours). Not a file name.
+
+    In a notebook the PNG is displayed with ``caption``, ``alt`` and ``name`` in the output's metadata
+    (:data:`FIGURE_METADATA`); :func:`ovfkit.runner.render_for_book` turns it into a numbered figure.
+    """
+    for field, text in (("caption", caption), ("alt", alt)):
+        if not isinstance(text, str) or len(text.split()) < 3:
+            raise ValueError(f"figure {name!r}: {field} must be a sentence describing the figure, got {text!r}")
+    if ".png" in alt or "/" in alt:
+        raise ValueError(f"figure {name!r}: alt text {alt!r} looks like a file path; describe the figure instead")
     outdir = Path(outdir)
     png = outdir / f"{name}.png"
     with atomic_output(png) as tmp:  # no "Software" stamp: the same figure gives the same bytes
         fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata={"Software": None})
     write_csv_atomic(data, outdir / f"{name}.csv", index=index)
+    plt.close(fig)
+    _show(png, {"figure": name, "caption": caption, "alt": alt})
     return png
+
+
+def _show(png: Path, metadata: dict) -> None:
+    """Display ``png`` in a running IPython kernel (nothing outside one), with ``metadata`` on the output."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image, display
+    except ImportError:  # pragma: no cover - IPython comes with the book's dependencies
+        return
+    if get_ipython() is None:
+        return
+    display(Image(data=png.read_bytes(), format="png"), metadata={FIGURE_METADATA: metadata})
 
 
 def class_mix_bar(manifest: pd.DataFrame, by: str = "cohort"):
@@ -51,11 +92,49 @@ def class_mix_bar(manifest: pd.DataFrame, by: str = "cohort"):
     return fig, data
 
 
+def _display_column_spacing(image) -> float:
+    """Millimetres per column of :func:`ovfkit.imaging.slice_for_display`'s view of a SimpleITK image.
+
+    A 2-D image is shown as it is (columns: x); a 3-D one as a sagittal slice whose columns are the
+    volume's y axis (rows: z).
+    """
+    spacing = image.GetSpacing()
+    return float(spacing[0] if image.GetDimension() == 2 else spacing[1])
+
+
+SCALE_BAR_GID = "scale bar"
+
+
+def _scale_bar(ax, mm_per_px: float, width_mm: float, preferred_mm: float = 10.0) -> float:
+    """A labelled horizontal scale bar in the lower right of an image axes; returns its length in mm.
+
+    The bar is ``preferred_mm`` long unless that exceeds 40% of the image's width (``width_mm``); then
+    the longest of 5, 2, 1, 0.5 mm that fits. Its length in data units (columns) is length / mm_per_px.
+    """
+    from matplotlib import patheffects
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    length = next((mm for mm in (preferred_mm, 5.0, 2.0, 1.0, 0.5) if mm <= 0.4 * width_mm), 0.5)
+    bar = AnchoredSizeBar(ax.transData, length / mm_per_px, f"{length:g} mm", loc="lower right", pad=0.3,
+                          borderpad=0.3, sep=2, color="white", frameon=False, size_vertical=0,
+                          fontproperties={"size": 7})
+    bar.set_gid(SCALE_BAR_GID)
+    outline = [patheffects.withStroke(linewidth=2, foreground="black")]
+    bar.txt_label._text.set_path_effects(outline)
+    for rect in bar.size_bar.get_children():
+        rect.set_linewidth(1.5)
+        rect.set_path_effects(outline)
+    ax.add_artist(bar)
+    return length
+
+
 def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0):
     """Grid of vertebrae: rows ASTLOF class, columns center; reader 1's outline in yellow.
 
     X-ray patches are shown as acquired (anterior left, superior up); CT as the largest sagittal
-    slice in a bone window (W 1500, L 300). Returns (fig, data) with the vertebrae shown.
+    slice in a bone window (W 1500, L 300). Each image carries a 10 mm scale bar (shorter on an image
+    narrower than 25 mm) drawn from its pixel spacing along the displayed columns. Returns (fig, data)
+    with the vertebrae shown, their column spacing (mm per pixel) and scale bar length (mm).
     """
     from ovfkit.imaging import roi_crop, slice_for_display
     from ovfkit.manifest import read_image
@@ -76,9 +155,13 @@ def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0):
                 ax.set_yticks([])
                 if k >= len(picks):
                     ax.set_facecolor("0.9")
+                    ax.text(0.5, 0.5, f"no class {cls} vertebra\nat center {center}", transform=ax.transAxes,
+                            ha="center", va="center", fontsize=7, color="0.4")
                     continue
                 row = picks.iloc[k]
-                img, msk, aspect = slice_for_display(read_image(row["image"]), read_image(row["mask"]))
+                image = read_image(row["image"])
+                img, msk, aspect = slice_for_display(image, read_image(row["mask"]))
+                mm_per_px = _display_column_spacing(image)
                 box = roi_crop(img, msk, margin=0.25)
                 img, msk = img[box].astype(float), msk[box]
                 if row["modality"] == "ct":
@@ -87,10 +170,12 @@ def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0):
                     vmin, vmax = np.percentile(img, [1, 99.5])
                 ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, aspect=aspect, interpolation="bilinear")
                 ax.contour(msk, levels=[0.5], colors="yellow", linewidths=0.6)
+                bar_mm = _scale_bar(ax, mm_per_px, img.shape[1] * mm_per_px)
                 ax.set_title(f"{row['vertebra_id']}  M{row['morphology']} R{row['mri']} B{row['bmd']} "
                              f"C{row['clinical']}", fontsize=6.5)
                 shown.append({"vertebra_id": row["vertebra_id"], "center": center, "astlof_class": cls,
-                              "image": Path(row["image"]).name})
+                              "image": Path(row["image"]).name, "column_spacing_mm": mm_per_px,
+                              "scale_bar_mm": bar_mm})
         axes[r, 0].set_ylabel(f"class {cls}", fontsize=10)
     for c, center in enumerate(centers):
         axes[0, c * per_cell].annotate(f"center {center}", (0, 1.25), xycoords="axes fraction", fontsize=10,
@@ -99,27 +184,56 @@ def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0):
     return fig, pd.DataFrame(shown)
 
 
-def component_distributions(manifest: pd.DataFrame):
-    """Bar charts of each ASTLOF component (consensus and both readers) and of the total."""
-    from ovfkit.astlof import COMPONENTS
+_COMPONENT_TITLES = {"morphology": "morphology", "mri": "MRI", "bmd": "BMD (T-score)", "clinical": "clinical"}
 
-    fig, axes = plt.subplots(1, 5, figsize=(15, 2.8))
+
+def component_distributions(manifest: pd.DataFrame):
+    """Bar charts of each ASTLOF component (reader 1, reader 2, consensus) and of the total.
+
+    Five panels in 2 rows at page width (8 inches); the sixth cell holds the one legend of the figure
+    (the readers' colours, and the class colours of the total's bars), outside every panel's data.
+    """
+    from matplotlib.patches import Patch
+
+    from ovfkit.astlof import COMPONENTS, astlof_class
+
+    # 2 x 3 panels at page width (8 inches); the sixth cell holds the figure's one legend
+    fig, axes = plt.subplots(2, 3, figsize=(8, 5.4))
+    axes = axes.ravel()
+    roles = (("_r1", "reader 1", "#9ecae1"), ("_r2", "reader 2", "#4292c6"), ("", "consensus", "#08306b"))
     rows = []
     for ax, comp in zip(axes, COMPONENTS):
-        cols = [c for c in (f"{comp}_r1", f"{comp}_r2", comp) if c in manifest.columns]
-        counts = pd.DataFrame({c: manifest[c].value_counts().reindex([0, 1, 2], fill_value=0) for c in cols})
-        counts.plot.bar(ax=ax, rot=0, width=0.8, color=["#9ecae1", "#6baed6", "#08519c"][-len(cols):])
-        ax.set_title(comp)
-        ax.set_xlabel("score")
-        ax.legend(fontsize=7, frameon=False)
-        for c in cols:
-            rows += [{"variable": c, "score": s, "n": int(n)} for s, n in counts[c].items()]
+        present = [(comp + suffix, label, color) for suffix, label, color in roles if comp + suffix in manifest.columns]
+        width = 0.8 / max(len(present), 1)
+        for j, (col, label, color) in enumerate(present):
+            counts = manifest[col].value_counts().reindex([0, 1, 2], fill_value=0)
+            ax.bar(np.arange(3) + (j - (len(present) - 1) / 2) * width, counts.to_numpy(), width=width,
+                   color=color, label=label)
+            rows += [{"variable": col, "score": s, "n": int(n)} for s, n in counts.items()]
+        ax.set_xticks([0, 1, 2])
+        ax.set_title(_COMPONENT_TITLES.get(comp, comp), fontsize=10)
+        ax.set_xlabel("component score")
     tot = manifest["astlof_total"].value_counts().reindex(range(9), fill_value=0)
-    colors = [CLASS_COLORS[0]] * 4 + [CLASS_COLORS[1]] + [CLASS_COLORS[2]] * 4
-    axes[4].bar(tot.index, tot.to_numpy(), color=colors)
-    axes[4].set_title("total (colour = class)")
-    axes[4].set_xlabel("ASTLOF total")
+    cls = astlof_class(np.arange(9))
+    axes[4].bar(tot.index, tot.to_numpy(), color=[CLASS_COLORS[int(c)] for c in cls])
+    axes[4].set_xticks(range(9))
+    axes[4].set_title("ASTLOF total", fontsize=10)
+    axes[4].set_xlabel("total score (sum of the four)")
     rows += [{"variable": "astlof_total", "score": s, "n": int(n)} for s, n in tot.items()]
+    for ax in axes[:5]:
+        ax.set_ylabel("vertebrae")
+    legend_ax = axes[5]
+    legend_ax.axis("off")
+    handles, labels = axes[0].get_legend_handles_labels()
+    spans = {int(c): [t for t in range(9) if cls[t] == c] for c in np.unique(cls)}
+    class_handles = [Patch(color=CLASS_COLORS[c],
+                           label=f"class {c} (total {t[0]}" + (f"-{t[-1]})" if len(t) > 1 else ")"))
+                     for c, t in spans.items()]
+    legend_ax.add_artist(legend_ax.legend(class_handles, [h.get_label() for h in class_handles], loc="lower left",
+                                          frameon=False, fontsize=8, title="ASTLOF total panel:\ncolour = class",
+                                          title_fontsize=8, alignment="left"))
+    legend_ax.legend(handles, labels, loc="upper left", frameon=False, fontsize=8,
+                     title="component panels", title_fontsize=8, alignment="left")
     fig.tight_layout()
     return fig, pd.DataFrame(rows)
 
@@ -153,20 +267,34 @@ def reader_confusion(manifest: pd.DataFrame):
     return fig, pd.DataFrame(rows)
 
 
+# Landis & Koch (1977) strength of agreement drawn behind a kappa: (low, high, name, shade)
+LANDIS_KOCH = ((0.41, 0.60, "moderate", "0.93"), (0.61, 0.80, "substantial", "0.86"),
+               (0.81, 1.00, "almost perfect", "0.79"))
+
+
 def kappa_forest(agreement: pd.DataFrame):
-    """Weighted kappa with its CI per component (forest plot)."""
-    fig, ax = plt.subplots(figsize=(5.5, 2.8))
+    """Weighted kappa with its CI per component (forest plot) over the Landis-Koch bands.
+
+    The bands (moderate 0.41-0.60, substantial 0.61-0.80, almost perfect 0.81-1.00) are light grey
+    spans behind the points; their names sit above the axes, where they cannot cover a point or a CI.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(agreement) + 1.5))
     y = np.arange(len(agreement))
+    for lo, hi, name, shade in LANDIS_KOCH:
+        ax.axvspan(lo, hi, color=shade, lw=0, zorder=0, gid=f"landis-koch {name}")
+        ax.text((lo + hi) / 2, 1.02, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                fontsize=8, color="0.25", gid="landis-koch label")
+    ax.text(0.39, 1.02, "Landis-Koch:", transform=ax.get_xaxis_transform(), ha="right", va="bottom",
+            fontsize=8, color="0.25", gid="landis-koch label")
     ax.errorbar(agreement["kappa"], y, xerr=[agreement["kappa"] - agreement["ci_low"],
                                              agreement["ci_high"] - agreement["kappa"]],
-                fmt="o", color="k", capsize=3)
-    for x, lab in ((0.61, "substantial"), (0.81, "almost perfect")):
-        ax.axvline(x, color="0.7", ls=":", lw=1)
-        ax.text(x, len(agreement) - 0.4, lab, fontsize=7, color="0.4")
-    ax.set_yticks(y, agreement.index)
+                fmt="o", color="k", capsize=3, zorder=3)
+    ax.set_yticks(y, [str(i).replace("astlof_class", "ASTLOF class") for i in agreement.index])
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("Cohen's kappa (linear weights), 95% CI")
+    lo = min(0.0, float(np.nanmin(agreement["ci_low"])) - 0.02) if len(agreement) else 0.0
+    hi = max(1.0, float(np.nanmax(agreement["ci_high"])) + 0.02) if len(agreement) else 1.0
+    ax.set_xlim(lo, max(hi, 1.03))  # a kappa of 1 is drawn whole, not cut at the frame
+    ax.set_xlabel("Cohen's kappa, reader 1 vs reader 2 (linear weights; bars: 95% CI)")
     fig.tight_layout()
     return fig, agreement.reset_index()
 
@@ -200,17 +328,20 @@ def feature_family_counts(families: pd.DataFrame, kept: pd.Series | None = None)
     return fig, data
 
 
-def icc_histogram(icc: pd.Series, threshold: float = 0.8):
+def icc_histogram(icc: pd.Series, threshold: float = 0.8, what: str = "between the two readers' masks"):
     """Distribution of per-feature ICC with the retention threshold."""
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = plt.subplots(figsize=(6.5, 3.3))
     vals = icc.dropna().clip(lower=-0.5)
-    ax.hist(vals, bins=np.linspace(-0.5, 1, 61), color="#4C72B0")
-    ax.axvline(threshold, color="k", ls="--", lw=1)
-    kept = int((icc >= threshold).sum())
-    ax.text(threshold, ax.get_ylim()[1] * 0.9, f"  ICC >= {threshold}: {kept} of {icc.notna().sum()} kept",
-            fontsize=8)
-    ax.set_xlabel(f"{icc.name or 'ICC'} between the two readers' masks (values below -0.5 shown at -0.5)")
-    ax.set_ylabel("features")
+    n, kept = int(icc.notna().sum()), int((icc >= threshold).sum())
+    ax.hist([vals[vals < threshold], vals[vals >= threshold]], bins=np.linspace(-0.5, 1, 61), stacked=True,
+            color=["0.65", "#4C72B0"], label=[f"dropped (ICC < {threshold:g}): {n - kept}",
+                                              f"kept (ICC \u2265 {threshold:g}): {kept}"])
+    ax.axvline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
+    # the legend sits above the axes: it cannot cover a bar, however tall the bars next to the threshold
+    ax.legend(ncol=3, fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.0),
+              title=f"{n} features", title_fontsize=8, alignment="left")
+    ax.set_xlabel(f"{icc.name or 'ICC'} {what} (values below -0.5 shown at -0.5)")
+    ax.set_ylabel("number of radiomics features")
     fig.tight_layout()
     return fig, icc.rename("icc").rename_axis("feature").reset_index()
 
@@ -224,7 +355,7 @@ def pca_by_center(before: pd.DataFrame, after: pd.DataFrame, batch: pd.Series, t
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=False, sharey=False)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.8), sharex=False, sharey=False)
     rows = []
     centers = sorted(batch.loc[before.index].unique(), key=lambda c: (len(c), c))
     colors = dict(zip(centers, ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B2"]))
@@ -236,11 +367,13 @@ def pca_by_center(before: pd.DataFrame, after: pd.DataFrame, batch: pd.Series, t
             m = (batch.loc[table.index] == c).to_numpy()
             ax.scatter(pc[m, 0], pc[m, 1], s=6, alpha=0.6, color=colors[c], label=f"center {c}")
         ax.set_title(label)
-        ax.set_xlabel(f"PC1 ({var[0]:.0%})")
-        ax.set_ylabel(f"PC2 ({var[1]:.0%})")
+        ax.set_xlabel(f"PC1 ({var[0]:.0%} of variance)")
+        ax.set_ylabel(f"PC2 ({var[1]:.0%} of variance)")
         rows.append(pd.DataFrame({"vertebra_id": table.index, "stage": label, "center": batch.loc[table.index].to_numpy(),
                                   "pc1": pc[:, 0], "pc2": pc[:, 1]}))
-    axes[0].legend(frameon=False, markerscale=3)
+    handles, labels = axes[0].get_legend_handles_labels()  # one legend above the panels, off the points
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels), frameon=False,
+               markerscale=3, fontsize=9)
     fig.tight_layout()
     return fig, pd.concat(rows, ignore_index=True)
 
@@ -259,55 +392,93 @@ def class_clustermap(X: pd.DataFrame, labels: pd.Series, *, max_features: int = 
     top = z.columns[np.argsort(-np.nan_to_num(f))[:max_features]]
     zz = z[top].clip(-3, 3)
     row_colors = labels.loc[zz.index].map(CLASS_COLORS).rename("class")
-    grid = sns.clustermap(zz, row_colors=row_colors, cmap="RdBu_r", center=0, metric="correlation",
-                          method="average", figsize=(11, 8), xticklabels=False, yticklabels=False,
-                          cbar_kws={"label": "z-score"})
+    # Linkages computed here with SciPy (as seaborn would without fastcluster): seaborn then neither
+    # looks for fastcluster nor warns about it. vmin/vmax (the clip) centre the map at 0 without
+    # seaborn's `center`, which goes through a deprecated colormap call.
+    from scipy.cluster import hierarchy
+
+    a = zz.fillna(0).to_numpy()
+    row_linkage = hierarchy.linkage(a, method="average", metric="correlation") if len(a) > 1 else None
+    col_linkage = hierarchy.linkage(a.T, method="average", metric="correlation") if a.shape[1] > 1 else None
+    grid = sns.clustermap(zz, row_colors=row_colors, cmap="RdBu_r", vmin=-3, vmax=3,
+                          row_linkage=row_linkage, col_linkage=col_linkage,
+                          row_cluster=row_linkage is not None, col_cluster=col_linkage is not None,
+                          figsize=(8, 7), xticklabels=False, yticklabels=False,
+                          cbar_pos=(0.03, 0.8, 0.025, 0.14))
+    grid.ax_cbar.set_title("z-score\n(clipped\nat \u00b13)", fontsize=8, loc="left")
     grid.ax_heatmap.set_xlabel(f"{len(top)} features with the largest between-class F")
-    grid.ax_heatmap.set_ylabel("vertebrae")
+    grid.ax_heatmap.set_ylabel("vertebrae (rows)")
+    from matplotlib.patches import Patch
+
+    classes = sorted(int(c) for c in labels.loc[zz.index].dropna().unique())
+    grid.figure.legend(handles=[Patch(color=CLASS_COLORS[c], label=f"class {c}") for c in classes],
+                       title="row colour:\nASTLOF class", loc="upper left", bbox_to_anchor=(0.1, 0.99),
+                       frameon=False, fontsize=8, title_fontsize=8, alignment="left")
     data = zz.assign(astlof_class=labels.loc[zz.index]).reset_index()
     return grid.figure, data
 
 
-def training_curves(histories: dict):
-    """Loss and validation AUC per epoch, one line per backbone; returns (fig, data).
+TRAIN_COLOR, VAL_COLOR = "#4C72B0", "#DD8452"  # training and validation, the same in every panel
 
+
+def training_curves(histories: dict):
+    """Loss and validation AUC per epoch: one column per backbone, loss (top) and AUC (bottom).
+
+    Colour means one thing in every panel: blue training, orange validation (one shared legend above).
     A history with a ``network`` column (the cross-fitted networks) is drawn as the mean over its
-    networks with their range shaded.
+    networks with their range shaded. Returns (fig, data).
     """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
+    names = list(histories)
+    ncol = max(len(names), 1)
+    fig, axes = plt.subplots(2, ncol, figsize=(min(8.0, 2.0 + 3.0 * ncol), 5.4), squeeze=False,
+                             sharex="col", sharey="row")
     rows = []
-    for i, (name, h) in enumerate(histories.items()):
+    spread = False
+    for j, (name, h) in enumerate(histories.items()):
         h = h.assign(network=h["network"]) if "network" in h else h.assign(network="all")
         g = h.groupby("epoch")
-        color = f"C{i}"
         n = h["network"].nunique()
-        for ax, col, style, label in ((axes[0], "train_loss", "-", f"{name} train"),
-                                      (axes[0], "val_loss", "--", f"{name} validation"),
-                                      (axes[1], "val_auc", "-", name)):
+        spread |= n > 1
+        for ax, col, color, label in ((axes[0, j], "train_loss", TRAIN_COLOR, "training"),
+                                      (axes[0, j], "val_loss", VAL_COLOR, "validation"),
+                                      (axes[1, j], "val_auc", VAL_COLOR, "validation")):
             mean = g[col].mean()
-            ax.plot(mean.index, mean.to_numpy(), marker="o", ls=style, color=color,
-                    label=label + (f" (mean of {n} networks)" if n > 1 and ax is axes[1] else ""))
+            ax.plot(mean.index, mean.to_numpy(), marker="o", ms=4, color=color, label=label)
             if n > 1:
-                ax.fill_between(mean.index, g[col].min().to_numpy(), g[col].max().to_numpy(), color=color, alpha=0.12)
+                ax.fill_between(mean.index, g[col].min().to_numpy(), g[col].max().to_numpy(), color=color,
+                                alpha=0.15, lw=0)
+        axes[0, j].set_title(name + (f" ({n} networks)" if n > 1 else ""), fontsize=10)
+        axes[1, j].axhline(0.5, color="0.5", lw=1, ls=":", label="chance (AUC 0.5)")
+        if h["val_auc"].isna().all():  # tiny cohorts: a validation part without every class has no AUC
+            axes[1, j].text(0.5, 0.25, "no validation AUC:\na validation part lacks a class", ha="center",
+                            va="center", transform=axes[1, j].transAxes, fontsize=8, color="0.35")
+        axes[1, j].set_xlabel("epoch")
+        axes[1, j].xaxis.get_major_locator().set_params(integer=True)
         rows.append(h.assign(backbone=name))
-    axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("cross-entropy (class-weighted)")
-    axes[0].legend(fontsize=7, frameon=False)
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("validation AUC (macro one-vs-rest if > 2 classes)")
-    axes[1].set_ylim(0.4, 1.0)
-    axes[1].axhline(0.5, color="0.7", lw=1, ls=":")
-    axes[1].legend(fontsize=7, frameon=False)
-    for ax in axes:
-        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0, 0].set_ylabel("cross-entropy loss\n(class-weighted)")
+    axes[1, 0].set_ylabel("validation AUC\n(macro one-vs-rest if > 2 classes)")
+    axes[1, 0].set_ylim(0.0, 1.0)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color=TRAIN_COLOR, marker="o", ms=4, label="training"),
+               Line2D([], [], color=VAL_COLOR, marker="o", ms=4, label="validation"),
+               Line2D([], [], color="0.5", ls=":", label="chance (AUC 0.5)")]
+    if spread:
+        handles.append(Patch(color="0.5", alpha=0.3, label="range over the cross-fitted networks (line: mean)"))
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2 if spread else 3,
+               frameon=False, fontsize=8)
     fig.tight_layout()
     return fig, pd.concat(rows, ignore_index=True)
 
 
 def embedding_scatter(embeddings: dict, manifest: pd.DataFrame):
-    """2-D embeddings (one column per backbone) coloured by class (top) and by center (bottom)."""
+    """2-D embeddings (one column per backbone) coloured by class (top) and by center (bottom).
+
+    Each row has one legend, right of its last panel, off the points.
+    """
     names = list(embeddings)
-    fig, axes = plt.subplots(2, len(names), figsize=(4.6 * len(names), 8), squeeze=False)
+    fig, axes = plt.subplots(2, len(names), figsize=(min(8.0, 1.6 + 3.2 * len(names)), 6.4), squeeze=False)
     rows = []
     centers = sorted(manifest["center"].unique(), key=lambda c: (len(c), c))
     ccol = dict(zip(centers, ["#4C72B0", "#DD8452", "#55A868", "#8172B2"]))
@@ -323,8 +494,12 @@ def embedding_scatter(embeddings: dict, manifest: pd.DataFrame):
         for i in (0, 1):
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([])
-            axes[i, j].legend(fontsize=7, frameon=False, markerscale=2)
+            axes[i, j].set_xlabel("dimension 1 (no unit)", fontsize=8)
+            axes[i, j].set_ylabel("dimension 2 (no unit)", fontsize=8)
         rows.append(emb.set_axis(["dim1", "dim2"], axis=1).assign(backbone=name, astlof_class=cls, center=cen))
+    for i, title in ((0, "ASTLOF class"), (1, "center")):
+        axes[i, -1].legend(fontsize=8, frameon=False, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                           title=title, title_fontsize=8)
     fig.tight_layout()
     return fig, pd.concat(rows).rename_axis("vertebra_id").reset_index()
 
@@ -407,6 +582,45 @@ def selected_families(selections: dict):
     ax.legend(ncol=2, fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
     fig.tight_layout()
     return fig, counts.reset_index().melt(id_vars="variant", var_name="family", value_name="n")
+
+
+def radscore_coefficients(record: dict):
+    """The papers' DTL_Radscore figure: the LASSO coefficient of every feature it keeps, largest first.
+
+    ``record`` is one entry of :attr:`ovfkit.study.FusionResult.selections`. Coefficients are per
+    z-scored feature (training mean and SD); a feature the post-LASSO correlation filter removes is
+    drawn hatched. Returns (fig, data: ``feature``, ``family``, ``coefficient`` (one column per class
+    for a multinomial LASSO), ``kept``).
+    """
+    from ovfkit.fusion import family_of
+
+    coef = np.atleast_2d(record["coef"])
+    names = list(record["prepared"])
+    support = (np.abs(coef) > 0).any(axis=0)
+    cols = ["coefficient"] if len(coef) == 1 else [f"coefficient_class_{k}" for k in range(len(coef))]
+    data = pd.DataFrame(coef[:, support].T, columns=cols, index=[n for n, s in zip(names, support) if s])
+    data = data.assign(family=[family_of(f) for f in data.index], kept=data.index.isin(record["selected"]))
+    data = data.reindex(data[cols].abs().max(axis=1).sort_values(ascending=False).index)
+    data.index.name = "feature"
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.24 * max(len(data), 1)))
+    y = np.arange(len(data))
+    height = 0.8 / len(cols)
+    for j, c in enumerate(cols):
+        colors = ["#C44E52" if v > 0 else "#4C72B0" for v in data[c]]
+        ax.barh(y + (j - (len(cols) - 1) / 2) * height, data[c], height=height, color=colors,
+                hatch=None, edgecolor="none", label=None if len(cols) == 1 else f"class {j}")
+        for yy, (v, kept) in enumerate(zip(data[c], data["kept"])):
+            if not kept:
+                ax.barh(yy + (j - (len(cols) - 1) / 2) * height, v, height=height, fill=False, hatch="///",
+                        edgecolor="0.3", lw=0)
+    ax.set_yticks(y, [f.replace("original_", "").replace("_", " ") for f in data.index], fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_xlabel("LASSO coefficient (per SD of the feature; red raises, blue lowers the score)")
+    if not data["kept"].all():
+        ax.set_title("hatched: removed by the post-LASSO correlation filter", fontsize=8)
+    fig.tight_layout()
+    return fig, data.reset_index()
 
 
 def _auc_of(scores: pd.DataFrame) -> tuple:
@@ -548,8 +762,19 @@ def decision_curves(curves: dict, names=None):
     return fig, data
 
 
-def shap_importance(importance: pd.DataFrame, families: pd.DataFrame, top: int = 15):
-    """Mean |SHAP| per feature (the ``top`` ones) and per family, stacked over classes; returns (fig, data).
+def _shap_output(table: pd.DataFrame, output: str | None) -> str:
+    """The explained output (``"probability"`` or ``"log-odds"``) of an importance table, or an error."""
+    output = output or table.attrs.get("output")
+    if not output:
+        raise ValueError("the SHAP output unit is unknown: pass output= (Explanation.output) or a table from "
+                         "ovfkit.explain.importance / family_importance, which carry it in .attrs['output']")
+    return output
+
+
+def shap_importance(importance: pd.DataFrame, families: pd.DataFrame, top: int = 15, *, output: str | None = None):
+    """Mean |SHAP| per feature (the ``top`` ones, left) and per family (right), stacked over classes.
+
+    Both axes name the explained output (its unit); the class legend sits above the panels.
 
     Parameters
     ----------
@@ -557,6 +782,9 @@ def shap_importance(importance: pd.DataFrame, families: pd.DataFrame, top: int =
         :func:`ovfkit.explain.importance`: features (rows, most important first) x ``class k`` columns.
     families : DataFrame
         :func:`ovfkit.explain.family_importance`: families x ``class k`` columns.
+    output : str, optional
+        The explained output (:attr:`ovfkit.explain.Explanation.output`) that the axes name; default:
+        ``importance.attrs["output"]``, which :func:`ovfkit.explain.importance` sets.
 
     Returns
     -------
@@ -564,35 +792,60 @@ def shap_importance(importance: pd.DataFrame, families: pd.DataFrame, top: int =
     data : DataFrame
         ``importance`` with the feature names as a ``feature`` column.
     """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, table, xlabel, legend in ((axes[0], importance.head(top), "mean |SHAP| (stacked over classes)", True),
-                                      (axes[1], families, "mean |SHAP| summed by family", False)):
+    from ovfkit.explain import output_unit
+
+    unit = output_unit(_shap_output(importance, output))
+    head = importance.head(top)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.25 * max(len(head), len(families)) + 1.6),
+                             gridspec_kw={"width_ratios": [3, 2]})
+    for ax, table, xlabel, ylabel in (
+            (axes[0], head, f"mean |SHAP value|\n({unit}), stacked over classes", f"top {len(head)} features"),
+            (axes[1], families, f"mean |SHAP value| ({unit}),\nsummed over the family's features",
+             "feature family")):
         classes = [c for c in table.columns if c.startswith("class")]
-        table[classes].iloc[::-1].plot.barh(stacked=True, ax=ax, legend=legend,
+        table[classes].iloc[::-1].plot.barh(stacked=True, ax=ax, legend=False,
                                             color=[CLASS_COLORS[int(c.split()[-1])] for c in classes])
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.set_ylabel(ylabel)
+        ax.tick_params(axis="y", labelsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, [f"explanation of {lab}" for lab in labels], loc="lower center", bbox_to_anchor=(0.5, 1.0),
+               ncol=len(labels), frameon=False, fontsize=8)
     fig.tight_layout()
     return fig, importance.reset_index(names="feature")
 
 
 def shap_beeswarm(expl, k: int, max_display: int = 10):
-    """shap's beeswarm of class ``k`` (one dot per case); returns (fig, data: the SHAP values, cases x features)."""
+    """shap's beeswarm of class ``k`` (one dot per case); returns (fig, data: the SHAP values, cases x features).
+
+    The x-axis names the explained output (:meth:`ovfkit.explain.Explanation.axis_label`).
+    """
     import shap
 
-    plt.figure()
+    fig = plt.figure()
+    ax = fig.add_subplot()  # shap draws into the current axes and sizes the figure itself
     shap.plots.beeswarm(expl.for_class(k), max_display=max_display, show=False)
-    fig = plt.gcf()
+    ax.set_xlabel(expl.axis_label(k), fontsize=11)
+    ax.tick_params(axis="y", labelsize=10)
     fig.suptitle(f"class {k}", fontsize=10)
     return fig, pd.DataFrame(expl.values[:, :, expl.classes.index(k)], columns=expl.features)
 
 
 def shap_waterfall(expl, i: int, k: int, title: str, max_display: int = 8):
-    """shap's waterfall of case ``i``'s explanation of class ``k``; returns (fig, data: feature, value, shap)."""
+    """shap's waterfall of case ``i``'s explanation of class ``k``; returns (fig, data: feature, value, shap).
+
+    The axis is the model's output for class ``k`` in the explained unit, from E[f(X)] (the
+    background's mean) to f(x) (this case); each bar is one feature's SHAP value.
+    """
     import shap
 
     plt.figure()
     shap.plots.waterfall(expl.for_class(k)[i], max_display=max_display, show=False)
     fig = plt.gcf()
+    from ovfkit.explain import output_unit
+
+    fig.axes[0].set_xlabel(f"model output: {output_unit(expl.output, k, change=False)}\n"
+                           f"(bars: SHAP values, {output_unit(expl.output, k)})", fontsize=10, labelpad=16)
     fig.suptitle(title, fontsize=10)
     return fig, pd.DataFrame({"feature": expl.features, "value": expl.data.iloc[i].to_numpy(),
                               "shap": expl.values[i, :, expl.classes.index(k)]})

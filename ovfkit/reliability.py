@@ -1,4 +1,4 @@
-"""Reliability of features between readers: intraclass correlation, vectorized over features.
+"""Reliability of features between and within readers: intraclass correlation, vectorized over features.
 
 The ICC forms follow Shrout and Fleiss (1979) and McGraw and Wong (1996), from the two-way ANOVA of an
 ``n`` subjects x ``k`` raters table (per feature):
@@ -16,10 +16,15 @@ ICC(3,k)                                           (MSR - MSE) / MSR
 
 Radiomics studies re-segment a subset of cases and keep features with ICC >= 0.8 (zhang2024, liu2025).
 ovfkit defaults to ICC(2,1): a second reader should reproduce the value itself, not only the ranking
-(Koo and Li, 2016).
+(Koo and Li, 2016). liu2025 measures it twice, as most radiomics studies do: between readers
+(inter-observer: reader 1 vs reader 2) and within a reader (intra-observer: reader 1 vs reader 1's own
+outline drawn weeks later). :func:`reader_icc` measures both when the repeat outlines exist and gives
+the filter the smaller of the two, so that a kept feature is reproducible by both.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -123,16 +128,138 @@ def training_icc(reader1: pd.DataFrame, reader2: pd.DataFrame, cohort: pd.Series
     return feature_icc(reader1.loc[used], reader2.loc[used], form=form), used, ignored
 
 
-class ICCFilter(TransformerMixin, BaseEstimator):
-    """Keep the features whose inter-reader ICC reaches ``threshold``.
+#: The comparisons :func:`reader_icc` can measure, as named in its table's columns.
+INTER, INTRA = "inter", "intra"
+COMPARISONS = {INTER: ("inter-observer", "reader 1 vs reader 2"),
+               INTRA: ("intra-observer", "reader 1 vs their own repeat outline in a later session")}
 
-    The ICC is measured once, on the re-segmented cases (reader 1 vs reader 2 masks, no labels), and
-    passed in; ``fit`` only checks the feature names and records which columns pass.
+
+@dataclass(frozen=True)
+class ReaderICC:
+    """Per-feature ICC between readers and within reader 1, and the ICC the filter uses.
+
+    Attributes
+    ----------
+    table : DataFrame, index feature, columns ``inter``, ``intra``, ``used``
+        ``inter``: reader 1 vs reader 2; ``intra``: reader 1 vs reader 1's repeat outline (NaN for every
+        feature when there is none); ``used``: what :class:`ICCFilter` gets, the smaller of the two when
+        both were measured (NaN when either is undefined), else ``inter``.
+    form : str
+        The ICC form, one of :data:`ICC_FORMS`.
+    comparisons : tuple of str
+        What ``used`` is made of: ``("inter", "intra")``, or ``("inter",)`` when the manifest has no
+        repeat outline (``mask_reader1_repeat``).
+    rows : dict, comparison -> Index
+        The training vertebra ids each comparison was measured on.
+    ignored : dict, comparison -> Index
+        Held-out vertebra ids outlined twice and left out of each comparison.
+    """
+
+    table: pd.DataFrame
+    form: str
+    comparisons: tuple
+    rows: dict
+    ignored: dict
+
+    @property
+    def used(self) -> pd.Series:
+        """The ICC the filter uses (feature -> ICC), named after the form as :func:`feature_icc` names it."""
+        return self.table["used"].rename(self.form).rename_axis(None)
+
+    def statement(self, threshold: float) -> str:
+        """One Markdown sentence: which comparisons the filter used, on how many vertebrae, and what each keeps.
+
+        Parameters
+        ----------
+        threshold : float
+            The filter's threshold (``settings.fusion.icc_threshold``).
+        """
+        def kept(col):
+            return int((self.table[col] >= threshold).sum())
+
+        def detail(c):
+            return (f"{COMPARISONS[c][1]}, {len(self.rows[c])} training vertebrae; {kept(c)} of "
+                    f"{int(self.table[c].notna().sum())} features reach {threshold:g}")
+
+        ignored = sorted(set().union(*(set(self.ignored[c]) for c in self.comparisons)))
+        tail = (f" Held-out vertebrae outlined twice and left out: {', '.join(ignored)}." if ignored else
+                " No held-out vertebra was outlined twice.")
+        if self.comparisons == (INTER,):
+            return (f"**The ICC filter uses the inter-observer {self.form} alone** ({detail(INTER)}): the manifest "
+                    "has no repeat outline of reader 1 (`mask_reader1_repeat`), so the intra-observer ICC was not "
+                    "measured." + tail)
+        return (f"**The ICC filter keeps a feature when both its {self.form} reach {threshold:g}** (it uses the "
+                f"smaller of the two; {kept('used')} features pass): "
+                + "; ".join(f"{COMPARISONS[c][0]} ({detail(c)})" for c in self.comparisons) + "." + tail)
+
+
+def reader_icc(reader1: pd.DataFrame, reader2: pd.DataFrame, cohort: pd.Series, repeat: pd.DataFrame | None = None,
+               form: str = "ICC(2,1)") -> ReaderICC:
+    """Inter-observer and, when reader 1 outlined vertebrae twice, intra-observer ICC on training vertebrae.
+
+    Each comparison is measured like :func:`training_icc`: on the training vertebrae outlined twice,
+    held-out ones left out. The ICC the filter uses is their per-feature minimum (a feature must be
+    reproducible both by another reader and by the same reader later); without repeat outlines it
+    falls back to the inter-observer ICC, and :attr:`ReaderICC.comparisons` says so.
+
+    Parameters
+    ----------
+    reader1, reader2 : DataFrame, shape (n_cases, n_features)
+        Features from reader 1's and reader 2's masks (index: vertebra id).
+    cohort : Series
+        Cohort of every vertebra (``train``, ``internal``, ...), indexed by vertebra id.
+    repeat : DataFrame, optional
+        Features from reader 1's repeat masks (``mask_reader1_repeat``); None when the manifest has none.
+    form : one of :data:`ICC_FORMS`
+
+    Returns
+    -------
+    ReaderICC
+
+    Raises
+    ------
+    ValueError
+        If ``form`` is unknown, or fewer than 2 training vertebrae have features from both outlines of a
+        comparison.
+    """
+    if form not in ICC_FORMS:
+        raise ValueError(f"form {form!r} is not one of {', '.join(ICC_FORMS)}")
+    others = {INTER: (reader2, "reader 2's masks (mask_reader2)", "outline at least 2 training vertebrae by "
+                      "a second reader")}
+    if repeat is not None:
+        others[INTRA] = (repeat, "reader 1's repeat masks (mask_reader1_repeat)", "outline at least 2 training "
+                         "vertebrae twice by reader 1, or leave mask_reader1_repeat empty to use the inter-observer "
+                         "ICC alone")
+    values, rows, ignored = {}, {}, {}
+    for name, (other, what, remedy) in others.items():
+        both = reader1.index.intersection(other.index)
+        n_train = int((cohort.reindex(both).to_numpy() == "train").sum())
+        if n_train < 2:
+            raise ValueError(f"only {n_train} training vertebra(e) have features from both reader 1's masks and "
+                             f"{what}; the {name}-observer ICC needs at least 2: {remedy}")
+        values[name], rows[name], ignored[name] = training_icc(reader1, other, cohort, form=form)
+    features = values[INTER].index  # in reader 1's column order, then any feature only the repeat has
+    if INTRA in values:
+        features = features.append(values[INTRA].index.difference(features, sort=False))
+    table = pd.DataFrame({c: values[c].reindex(features) if c in values else np.nan for c in (INTER, INTRA)},
+                         index=features, dtype=float)
+    table["used"] = table[list(others)].min(axis=1, skipna=False)
+    table = table.rename_axis("feature")  # a new index: the callers' column index may be the same object
+    return ReaderICC(table, form, tuple(others), rows, ignored)
+
+
+class ICCFilter(TransformerMixin, BaseEstimator):
+    """Keep the features whose reader ICC reaches ``threshold``.
+
+    The ICC is measured once, on the re-segmented cases (reader 1 vs reader 2 masks, and reader 1 vs
+    reader 1's repeat masks when drawn; no labels; see :func:`reader_icc`), and passed in; ``fit`` only
+    checks the feature names and records which columns pass.
 
     Parameters
     ----------
     icc : Series or dict, feature name -> ICC
-        From :func:`feature_icc`. Features absent from it, or with an undefined (NaN) ICC, are dropped.
+        From :func:`reader_icc` (``.used``) or :func:`feature_icc`. Features absent from it, or with an
+        undefined (NaN) ICC, are dropped.
         Fitted on an array (no column names), features are named as scikit-learn names them: x0, x1, ...
     threshold : float, default 0.8
 

@@ -32,7 +32,7 @@ from ovfkit import findings, lifeline, provenance, synth
 from ovfkit.atomic import atomic_output
 from ovfkit.manifest import HELD_OUT, load_manifest
 from ovfkit.settings import PROFILES, settings
-from ovfkit.tables import format_p
+from ovfkit.tables import MISSING, format_p
 from ovfkit.task import get_task
 
 REPO_ROOT = provenance.REPO_ROOT
@@ -228,6 +228,8 @@ def render_for_book(nb, params: dict, commands: list[str], prov: dict, key: str,
                                                                    and o.get("name") == "stderr")]
                 stderr += len(cell.get("outputs", [])) - len(kept)
                 cell["outputs"] = kept
+                cells.extend(_figure_cells(cell, params.get("modality")))
+                continue
             cells.append(cell)
     if stderr:
         prov = {**prov, "messages on stderr": f"{stderr} output(s), not shown; the executed notebook keeps them"}
@@ -238,6 +240,41 @@ def render_for_book(nb, params: dict, commands: list[str], prov: dict, key: str,
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:03d}"
     return nb
+
+
+def figure_label(modality: str | None, name: str) -> str:
+    """The book's label of a figure saved as ``name`` (:func:`ovfkit.plots.save_figure`) on a modality's page."""
+    return f"fig-{modality}-{name}" if modality else f"fig-{name}"
+
+
+def _figure_cells(cell, modality: str | None) -> list:
+    """Split a code cell so that each figure it displayed is a cell of its own, a numbered figure.
+
+    myst-nb wraps all of a cell's outputs in one figure (cell metadata ``mystnb.figure``), so every
+    output that :func:`ovfkit.plots.save_figure` displayed moves into its own output-only cell with its
+    caption, label and alt text; the outputs between figures keep their order.
+    """
+    from ovfkit.plots import FIGURE_METADATA
+
+    outputs, cell["outputs"] = cell.get("outputs", []), []
+    pieces, text = [cell], cell  # ``text``: the cell that takes the next non-figure output
+    for output in outputs:
+        meta = output.get("metadata", {}).get(FIGURE_METADATA) if output.get("output_type") == "display_data" else None
+        if meta is None:
+            if text is None:  # myst-nb skips a cell without source, so each piece says what it is
+                text = nbformat.v4.new_code_cell("# output of the cell above, continued",
+                                                 metadata={"tags": ["remove-input"]})
+                pieces.append(text)
+            text.outputs.append(output)
+            continue
+        figure = nbformat.v4.new_code_cell(f"# figure {meta['figure']}: saved by plots.save_figure above", metadata={
+            "tags": ["remove-input"],
+            "mystnb": {"figure": {"caption": meta["caption"], "name": figure_label(modality, meta["figure"])},
+                       "image": {"alt": meta["alt"]}}})
+        figure.outputs.append(output)
+        pieces.append(figure)
+        text = None
+    return pieces
 
 
 def _rendered_key(path: Path) -> str | None:
@@ -383,7 +420,17 @@ def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS) -> Path:
 
 
 def _md_table(df) -> str:
-    return df.to_markdown(index=False, floatfmt=".3f") if len(df) else "_not available in this run_"
+    """A table in Markdown for a summary page: numbers to 3 decimals, "–" for a missing value (never NaN)."""
+    import pandas as pd
+
+    if not len(df):
+        return "_not available in this run_"
+    out = df.copy()
+    for c in out.columns:
+        floats = pd.api.types.is_float_dtype(out[c])
+        out[c] = [MISSING if v is None or (isinstance(v, float) and v != v) else f"{v:.3f}" if floats else v
+                  for v in out[c]]
+    return out.to_markdown(index=False, disable_numparse=True)
 
 
 def _vertebrae_lines(build_dir: Path, modality: str) -> list:
@@ -419,6 +466,48 @@ def headline_findings(figures: Path, task: str = "astlof") -> list[str]:
     out += findings.domain_findings(read("delong_domain_chosen"),
                                     title="Pretraining domains, each with its own chosen model (chapter 07): ")
     return out
+
+
+PAPER_MODALITY = {"zhang2024": "xray", "liu2025": "ct"}
+
+
+def _counterpart(build_dir: Path, modality: str, chapter: str, figures: str) -> str:
+    """Links to a paper item's counterpart on one modality's pages: the chapter and each figure drawn."""
+    if not chapter:
+        return MISSING
+    if chapter in INTRO_PAGES:
+        return f"{{doc}}`{chapter.capitalize()} <{chapter}>`"
+    links = [f"{{doc}}`chapter {chapter[:2]} <{modality}/{chapter}>`"]
+    folder = build_dir / modality / "figures"
+    for pattern in filter(None, figures.split(";")):
+        names = sorted(p.stem for p in folder.glob(f"{pattern}.png"))
+        links += [f"{{numref}}`{figure_label(modality, n)}`" for n in names]
+        if not names:
+            links.append(f"`{pattern}` not drawn in this run")
+    return ", ".join(links)
+
+
+def paper_item_lines(build_dir: Path, modalities) -> list[str]:
+    """The results page's section matching every table and figure of the papers to the book."""
+    import pandas as pd
+
+    from ovfkit.study import paper_items
+
+    lines = ["## Every item of the papers", "",
+             "Each numbered table and figure of the two papers, and each supplement that their results cite, "
+             "with its counterpart in this book (the chapter, and the numbered figures where there are some) or "
+             "why it has none.", ""]
+    items = paper_items()
+    for paper, rows in items.groupby("paper", sort=False):
+        table = pd.DataFrame({
+            "item": rows["item"], "what the paper shows": rows["content"],
+            **{MODALITY_NAMES[m]: [_counterpart(build_dir, m, c, f) for c, f in zip(rows["chapter"], rows["figures"])]
+               for m in modalities},
+            "note": rows["note"].replace("", MISSING)})
+        main = PAPER_MODALITY.get(paper)
+        lines += [f"### {{cite:t}}`{paper}`" + (f" ({MODALITY_NAMES[main]})" if main else ""), "",
+                  table.to_markdown(index=False), ""]
+    return lines
 
 
 def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: str = "astlof") -> None:
@@ -457,6 +546,7 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: st
             fus = fus.pivot(index="variant", columns="cohort", values=findings.auc_column(fus))
             fus = fus[[c for c in HELD_OUT if c in fus.columns]].reset_index()
         lines += [_md_table(fus), ""]
+    lines += paper_item_lines(build_dir, modalities)
     _write_if_changed(src / "results.md", "\n".join(lines).encode())
 
     rows = []

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
@@ -39,11 +40,13 @@ class Features:
     """Every source side by side and what the pipelines need to know about the rows."""
 
     X: pd.DataFrame  # vertebra id x (radiomics + backbone/column)
-    icc: pd.Series  # radiomics feature -> ICC(2,1) between readers
+    icc: pd.Series  # radiomics feature -> the ICC(2,1) the filter uses (see reader_icc)
     backbones: list
     manifest: pd.DataFrame = field(repr=False)
     dropped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["cohort", "reason"]))
     task: Task = field(default_factory=lambda: get_task("astlof"))
+    #: Inter- and intra-observer ICC behind :attr:`icc` and which of them it uses (None if not measured here).
+    reader_icc: reliability.ReaderICC | None = field(default=None, repr=False)
 
     def usage(self) -> pd.DataFrame:
         """Vertebrae per cohort: in the manifest, used by the models, dropped (with :attr:`dropped`'s reasons)."""
@@ -91,9 +94,51 @@ def stand_in_checkpoint(backbone: str, settings: Settings, cache_dir) -> Path:
                            recipe=deep.proxy_recipe(settings.deep))
 
 
+def reader_reliability(manifest: pd.DataFrame, params, *, cache_dir, reader1: pd.DataFrame | None = None,
+                       form: str = "ICC(2,1)") -> reliability.ReaderICC:
+    """The ICC of every radiomics feature between readers and within reader 1, as the ICC filter uses it.
+
+    Radiomics of reader 2's masks and, when the manifest lists any, of reader 1's repeat masks are
+    extracted (cached like reader 1's) and compared with reader 1's on the training vertebrae outlined
+    twice (:func:`ovfkit.reliability.reader_icc`). Without repeat masks (``mask_reader1_repeat`` absent
+    or empty, as in most user data) the filter uses the inter-observer ICC alone, and the result's
+    ``comparisons`` says so.
+
+    Parameters
+    ----------
+    manifest : DataFrame
+        A loaded manifest (:func:`ovfkit.manifest.load_manifest`).
+    params : dict or path
+        PyRadiomics settings, e.g. ``radiomics.default_params(modality)``.
+    cache_dir : path
+        The run's cache folder; features are cached under ``cache_dir/radiomics``.
+    reader1 : DataFrame, optional
+        Reader 1's features when already extracted with ``params``; extracted (from the cache) if None.
+    form : one of :data:`ovfkit.reliability.ICC_FORMS`
+
+    Returns
+    -------
+    ReaderICC
+        ``.used`` is the ICC the filter uses, ``.table`` shows inter, intra and used per feature.
+    """
+    cache = Path(cache_dir) / "radiomics"
+    if reader1 is None:
+        reader1 = radiomics.extract_manifest(manifest, params, cache_dir=cache, progress=False)
+    second = radiomics.extract_manifest(manifest, params, cache_dir=cache, mask_column="mask_reader2", progress=False)
+    repeat = None
+    if "mask_reader1_repeat" in manifest.columns and (manifest["mask_reader1_repeat"].astype(str) != "").any():
+        repeat = radiomics.extract_manifest(manifest, params, cache_dir=cache, mask_column="mask_reader1_repeat",
+                                            progress=False)
+    return reliability.reader_icc(reader1, second, manifest["cohort"], repeat=repeat, form=form)
+
+
 def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, backbones, weights=None,
                   training_rows: str = "cross-fitted") -> Features:
-    """Radiomics (both readers, for the ICC) and cross-fitted deep features of every backbone, from their caches.
+    """Radiomics (every reader's masks, for the ICC) and cross-fitted deep features of every backbone, from caches.
+
+    The ICC the filter uses comes from :func:`reader_reliability`: the smaller of the inter- and
+    intra-observer ICC when the manifest has reader 1's repeat masks, else the inter-observer ICC;
+    ``Features.reader_icc`` keeps both and says which was used.
 
     The deep features are fine-tuned on ``settings.task``'s label, so a feature table belongs to one task.
     ``training_rows="in-sample"`` gives the leaky deep features of the papers (see
@@ -102,9 +147,7 @@ def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, back
     params = radiomics.default_params(settings.modality)
     cache_dir = Path(cache_dir)
     rad = radiomics.extract_manifest(manifest, params, cache_dir=cache_dir / "radiomics", progress=False)
-    second = radiomics.extract_manifest(manifest, params, cache_dir=cache_dir / "radiomics",
-                                        mask_column="mask_reader2", progress=False)
-    icc, _, _ = reliability.training_icc(rad, second, manifest["cohort"], form="ICC(2,1)")
+    reader_icc = reader_reliability(manifest, params, cache_dir=cache_dir, reader1=rad, form="ICC(2,1)")
     deep_tables = {b: deep.deep_features(manifest, b, settings.deep, weights=(weights or {}).get(b),
                                          cache_dir=cache_dir / "deep", task=settings.task, training_rows=training_rows,
                                          progress=False).features for b in backbones}
@@ -116,7 +159,7 @@ def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, back
     lost = manifest.index.difference(X.index, sort=False)
     dropped = pd.DataFrame({"cohort": manifest.loc[lost, "cohort"],
                             "reason": [reasons.get(v, "missing from a feature table") for v in lost]}, index=lost)
-    return Features(X, icc, list(backbones), manifest, dropped, settings.task)
+    return Features(X, reader_icc.used, list(backbones), manifest, dropped, settings.task, reader_icc)
 
 
 def _key(features: Features, settings: Settings, extra) -> str:
@@ -205,6 +248,112 @@ def score_predictions(predictions: pd.DataFrame, *, n_boot: int = 1000, seed: in
     return pd.DataFrame(rows)
 
 
+def threshold_scores(predictions: pd.DataFrame, threshold: float = 0.5) -> pd.DataFrame:
+    """Accuracy and F1 (macro F1 for three classes) of every variant x model x cohort, point estimates.
+
+    The papers compare their classifiers by macro AUC, accuracy and F1 (zhang2024's Supplementary
+    Tables S11-S12); the predicted class is the most probable one (``threshold`` for two classes).
+    """
+    P, classes = proba_columns(predictions), classes_of(predictions)
+    f1 = "f1" if len(classes) == 2 else "macro_f1"
+    rows = []
+    for (variant, model, cohort), g in predictions.groupby(["variant", "model", "cohort"], sort=False):
+        m = metrics.point_metrics(g["y"], g[P], classes, threshold)
+        rows.append({"variant": variant, "model": model, "cohort": cohort, "accuracy": m["accuracy"], f1: m[f1],
+                     "n": len(g)})
+    return pd.DataFrame(rows)
+
+
+def chosen_metrics(result: "ModelResult", variants_: list, *, n_boot: int = 1000, seed: int = 0,
+                   threshold: float = 0.5) -> pd.DataFrame:
+    """Every metric of :func:`ovfkit.metrics.bootstrap_metrics` for each variant's chosen classifier, per cohort.
+
+    The papers' Table 3 (per-class AUC, accuracy, sensitivity, specificity of the best model of each
+    pretraining domain on every cohort). Returns a long table: ``variant``, ``model``, ``cohort``,
+    ``metric``, ``estimate``, ``ci_low``, ``ci_high``, ``n_valid``.
+    """
+    parts = []
+    for variant in variants_:
+        pred = result.chosen_predictions(variant)
+        P, classes = proba_columns(pred), classes_of(pred)
+        for cohort, g in pred.groupby("cohort", sort=False):
+            table = metrics.bootstrap_metrics(g["y"], g[P], g["patient_id"], n_boot=n_boot, seed=seed,
+                                              classes=classes, threshold=threshold)
+            parts.append(table.rename_axis("metric").reset_index().assign(
+                variant=variant, model=result.best(variant), cohort=cohort))
+    out = pd.concat(parts, ignore_index=True)
+    return out[["variant", "model", "cohort", "metric", "estimate", "ci_low", "ci_high", "n_valid"]]
+
+
+def discordant_cases(result: "ModelResult", a: str, b: str, cohorts=("prospective", "external", "internal")
+                     ) -> pd.DataFrame:
+    """Held-out vertebrae that two variants' chosen classifiers grade differently, the papers' case study.
+
+    zhang2024 (Fig. 8) and liu2025 (Fig. 6) show a prospective vertebra that the ImageNet model
+    misclassified and the RadImageNet model got right. The rows are ordered the same way: first the
+    vertebrae ``a`` gets right and ``b`` wrong, then those ``b`` gets right, then those both get wrong;
+    within each, by cohort in the order of ``cohorts`` and then by how far apart the two models'
+    probabilities of the true class are.
+
+    Parameters
+    ----------
+    result : ModelResult
+    a, b : str
+        Variants (``"early <backbone>"``); each contributes its chosen classifier (:meth:`ModelResult.best`).
+    cohorts : sequence of str
+        Held-out cohorts searched, in order of preference.
+
+    Returns
+    -------
+    DataFrame indexed by vertebra id: ``cohort``, ``y``, ``pred_a``, ``pred_b``, ``p_true_a``, ``p_true_b``,
+    ``outcome`` ("a right, b wrong", "b right, a wrong" or "both wrong"). Empty when the two agree everywhere.
+    ``attrs["n_compared"]``: the held-out vertebrae in ``cohorts`` that both models predicted.
+    """
+    pa, pb = (result.chosen_predictions(v).set_index("vertebra_id") for v in (a, b))
+    pa, pb = pa[pa["cohort"].isin(cohorts)], pb[pb["cohort"].isin(cohorts)]
+    common = pa.index.intersection(pb.index, sort=False)
+    pa, pb = pa.loc[common], pb.loc[common]
+    P, classes = proba_columns(pa), np.asarray(classes_of(pa))
+    pred_a, pred_b = classes[pa[P].to_numpy().argmax(1)], classes[pb[P].to_numpy().argmax(1)]
+    true_col = [P[list(classes).index(y)] for y in pa["y"]]
+    out = pd.DataFrame({"cohort": pa["cohort"], "y": pa["y"], "pred_a": pred_a, "pred_b": pred_b,
+                        "p_true_a": [pa.at[v, c] for v, c in zip(common, true_col)],
+                        "p_true_b": [pb.at[v, c] for v, c in zip(common, true_col)]}, index=common)
+    out = out[out["pred_a"] != out["pred_b"]]
+    out["outcome"] = np.select([out["pred_a"] == out["y"], out["pred_b"] == out["y"]],
+                               ["a right, b wrong", "b right, a wrong"], "both wrong")
+    order = {"a right, b wrong": 0, "b right, a wrong": 1, "both wrong": 2}
+    out = out.assign(_o=out["outcome"].map(order), _c=out["cohort"].map({c: i for i, c in enumerate(cohorts)}),
+                     _d=-(out["p_true_a"] - out["p_true_b"]).abs())
+    out = out.sort_values(["_o", "_c", "_d"], kind="stable").drop(columns=["_o", "_c", "_d"])
+    out.attrs["n_compared"] = len(common)
+    return out
+
+
+def case_grad_cams(manifest: pd.DataFrame, vertebra_id: str, settings: Settings, *, cache_dir, backbones,
+                   weights=None) -> tuple[dict, dict, dict]:
+    """One vertebra seen by each backbone's fine-tuned networks: inputs, Grad-CAMs and titles, keyed by backbone.
+
+    The networks come from the deep-feature cache (chapter 04); a held-out vertebra is seen by the mean of
+    the cross-fitted networks (:func:`ovfkit.deep.ensemble_grad_cam`). Returns ``(images, cams, titles)``
+    for :func:`ovfkit.plots.grad_cam_grid`.
+    """
+    images, cams, titles = {}, {}, {}
+    for b in backbones:
+        result = deep.deep_features(manifest, b, settings.deep, weights=(weights or {}).get(b),
+                                    cache_dir=Path(cache_dir) / "deep", task=settings.task, progress=False)
+        images[b] = result.inputs.loc[vertebra_id]
+        target, cams[b] = deep.ensemble_grad_cam(result.load_models(), images[b], settings.deep.scaling)
+        cells = -(-images[b].shape[0] // 32)  # ResNet-50's layer4 has stride 32
+        titles[b] = f"{backbone_label(b)}\nmap for class {target}, the networks' own\nprediction ({cells}x{cells} cells)"
+    return images, cams, titles
+
+
+def deep_features_used(pipeline, backbone: str) -> int:
+    """How many of ``backbone``'s deep features a fitted early-fusion pipeline passes to its classifier."""
+    return sum(fusion.source_of(f) == backbone for f in pipeline[:-1].get_feature_names_out())
+
+
 @dataclass
 class FusionResult:
     """Held-out predictions of one classifier (LR) on every fusion variant."""
@@ -276,6 +425,11 @@ class ModelResult:
     def scores(self, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
         """Macro AUC with patient-bootstrap CI for every variant x model x cohort."""
         return score_predictions(self.predictions, n_boot=n_boot, seed=seed)
+
+    def chosen_predictions(self, variant: str) -> pd.DataFrame:
+        """Predictions (every cohort) of ``variant``'s classifier chosen by :meth:`best`."""
+        p = self.predictions
+        return p[(p["variant"] == variant) & (p["model"] == self.best(variant))]
 
     def best(self, variant: str) -> str:
         """The classifier with the highest nested-CV AUC (the task's headline) on the training cohort (never a
@@ -368,6 +522,22 @@ def paper_results(modality: str | None = None) -> pd.DataFrame:
     return table if modality is None else table[table["modality"] == modality].reset_index(drop=True)
 
 
+PAPER_ITEMS_COLUMNS = ("paper", "item", "content", "chapter", "figures", "note")
+
+
+def paper_items(paper: str | None = None) -> pd.DataFrame:
+    """Every table and figure of the papers with the book's counterpart, or why it has none.
+
+    Shipped as ``ovfkit/data/paper_items.csv``: ``chapter`` is a chapter file stem (or ``methods``),
+    ``figures`` the names of the figures that answer the item (``;``-separated, ``*`` as a wildcard over
+    a run's backbones or classes), ``note`` what is partial or missing and why.
+    """
+    table = pd.read_csv(Path(__file__).parent / "data" / "paper_items.csv", keep_default_na=False, dtype=str)
+    if tuple(table.columns) != PAPER_ITEMS_COLUMNS:
+        raise ValueError(f"paper_items.csv has columns {list(table.columns)}; expected {list(PAPER_ITEMS_COLUMNS)}")
+    return table if paper is None else table[table["paper"] == paper].reset_index(drop=True)
+
+
 def paper_training_gaps(modality: str | None = None) -> pd.DataFrame:
     """Each paper model's training macro AUC against its internal-cohort one, largest gap first.
 
@@ -408,6 +578,13 @@ def paper_gap_statement(modality: str) -> str:
                 "signature of a model scored on the data it was fitted or tuned on.")
     return (f"The largest training-vs-internal gap the paper reports is {top['gap']:.3f} ({what}), within the "
             f"internal cohort's 95% CI ({internal['ci_low']:.3f}-{internal['ci_high']:.3f}).")
+
+
+def backbone_label(name: str) -> str:
+    """A backbone as a reader should read it: the papers' domain, and whether these are real weights or
+    ovfkit's offline stand-in ("RadImageNet stand-in (proxy-medical)", "ImageNet (imagenet)")."""
+    role = backbone_role(name)
+    return f"{role} stand-in ({name})" if name.startswith("proxy-") else f"{role} ({name})"
 
 
 def backbone_role(name: str) -> str:

@@ -13,9 +13,11 @@ image shows only what a radiologist could see of them:
 * clinical: nothing (so labels carry honest noise).
 
 Two readers score the components with realistic disagreement; the consensus label keeps their score
-where they agree and the adjudicated (true) score where they do not. A second reader's mask, a
-perturbed copy of the first, is written for a subset. Centers differ in acquisition: pixel spacing,
-slice thickness, blur (kernel), noise, gain and calibration offset.
+where they agree and the adjudicated (true) score where they do not. For a random subset of training
+vertebrae, a second reader's mask (a perturbed copy of the first, for the inter-observer ICC) and reader
+1's own second outline drawn weeks later (a smaller perturbation: a reader agrees with themself better
+than with a colleague, for the intra-observer ICC) are written. Centers differ in acquisition: pixel
+spacing, slice thickness, blur (kernel), noise, gain and calibration offset.
 
 X-ray patches are 2-D lateral projections (axis 0 of the physical space = anterior->posterior,
 axis 1 = superior->inferior). CT volumes are 3-D in LPS (x right->left, y anterior->posterior,
@@ -567,22 +569,38 @@ def _neighbour_sdf(X, Y, Z, body: _Body, height: float):
     return np.minimum.reduce([(1 - rr) * min(a, b), d_top, d_bot]), d_top, d_bot
 
 
-def perturb_mask(mask: np.ndarray, spacing, rng: np.random.Generator, amplitude_mm: float = 0.45) -> np.ndarray:
-    """A second reader's mask: the first one with a smooth random boundary shift and a global bias.
+#: Boundary shift of reader 2's outline against reader 1's (inter-observer): local amplitude and global bias, mm.
+READER2_AMPLITUDE_MM, READER2_BIAS_MM = 0.45, 0.25
+#: Reader 1's second outline, drawn weeks later (intra-observer): smaller than reader 2's shift.
+REPEAT_AMPLITUDE_MM, REPEAT_BIAS_MM = 0.30, 0.10
+
+
+def perturb_mask(mask: np.ndarray, spacing, rng: np.random.Generator, amplitude_mm: float = READER2_AMPLITUDE_MM,
+                 bias_mm: float = READER2_BIAS_MM) -> np.ndarray:
+    """Another outline of the same ROI: the mask with a smooth random boundary shift and a global bias.
 
     Parameters
     ----------
     mask : ndarray of {0, 1}, shape (ny, nx) or (nz, ny, nx)
     spacing : sequence of float
         Voxel size in mm, in the array's axis order.
+    rng : numpy Generator
+        Draws the shift field, then the bias.
     amplitude_mm : float
-        Standard deviation of the local boundary shift.
+        Standard deviation of the local boundary shift (default: reader 2 against reader 1).
+    bias_mm : float
+        Standard deviation of the global shift of the whole boundary, outward when positive (default:
+        reader 2 against reader 1).
+
+    Returns
+    -------
+    ndarray of uint8 {0, 1}, the shape of ``mask``: the largest connected component of the shifted ROI.
     """
     sp = np.asarray(spacing, dtype=float)
     inside = ndimage.distance_transform_edt(mask, sampling=sp)
     outside = ndimage.distance_transform_edt(1 - mask, sampling=sp)
     sdf = inside - outside
-    field = _smooth_field(rng, mask.shape, 4.0 / sp) * amplitude_mm + rng.normal(0.0, 0.25)
+    field = _smooth_field(rng, mask.shape, 4.0 / sp) * amplitude_mm + rng.normal(0.0, bias_mm)
     out = (sdf + field) > 0
     labels, n = ndimage.label(out)
     if n > 1:  # keep the largest component, as a reader would draw one outline
@@ -617,7 +635,38 @@ def phantom(row: pd.Series, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     return _ct_image(row, CT_CENTERS[row["center"]], rng)
 
 
+def _repeat_rng(seed: int, modality: str, index: int) -> np.random.Generator:
+    """The random stream of reader 1's repeat outline of case ``index``: its own stream (key 3), so that
+    adding it changed no byte of the images, masks and reader-2 masks drawn from the case's stream (key 1)."""
+    return np.random.default_rng([seed, MODALITIES.index(modality), 3, index])
+
+
+def reoutlined_rows(table: pd.DataFrame, seed: int, n_reader2: int = 30) -> np.ndarray:
+    """Rows of :func:`cohort_table` that reader 2 outlines, and reader 1 again weeks later.
+
+    A random subset of center-I training vertebrae only, so that the ICC filter sees no held-out image.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``cohort_table(modality, seed, n_patients)``.
+    seed : int
+        The seed ``table`` was made with.
+    n_reader2 : int
+        Size of the subset (all training vertebrae if there are fewer).
+
+    Returns
+    -------
+    ndarray of int, row positions in ``table``, in the order they were drawn.
+    """
+    modality = str(table["modality"].iloc[0])
+    rng = np.random.default_rng([seed, MODALITIES.index(modality), 2])
+    center1 = np.flatnonzero((table["center"].to_numpy() == "I") & (table["cohort"].to_numpy() == "train"))
+    return rng.choice(center1, size=min(n_reader2, len(center1)), replace=False)
+
+
 def _make_case(row: dict, seed: int, index: int, out: Path, with_reader2: bool) -> dict:
+    """Write one case's image and mask, and for a re-outlined case reader 2's mask and reader 1's repeat."""
     modality = row["modality"]
     rng = np.random.default_rng([seed, MODALITIES.index(modality), 1, index])
     img, mask, spacing, origin = phantom(pd.Series(row), rng)
@@ -629,11 +678,18 @@ def _make_case(row: dict, seed: int, index: int, out: Path, with_reader2: bool) 
         "image_sha256": _write_nifti(img, spacing, origin, out / "images" / f"{vid}.nii.gz"),
         "mask_sha256": _write_nifti(mask, spacing, origin, out / "masks" / f"{vid}.nii.gz"),
         "mask_reader2_sha256": "",
+        "mask_reader1_repeat": "",
+        "mask_reader1_repeat_sha256": "",
     }
     if with_reader2:
         m2 = perturb_mask(mask, spacing[::-1], rng)
         result["mask_reader2"] = f"masks_reader2/{vid}.nii.gz"
         result["mask_reader2_sha256"] = _write_nifti(m2, spacing, origin, out / "masks_reader2" / f"{vid}.nii.gz")
+        m1b = perturb_mask(mask, spacing[::-1], _repeat_rng(seed, modality, index),
+                           amplitude_mm=REPEAT_AMPLITUDE_MM, bias_mm=REPEAT_BIAS_MM)
+        result["mask_reader1_repeat"] = f"masks_reader1_repeat/{vid}.nii.gz"
+        result["mask_reader1_repeat_sha256"] = _write_nifti(m1b, spacing, origin,
+                                                            out / "masks_reader1_repeat" / f"{vid}.nii.gz")
     return result
 
 
@@ -669,7 +725,8 @@ def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int
     n_patients : int, optional
         Total number of patients; the paper's cohort by default.
     n_reader2 : int
-        Number of center-I training vertebrae that get a second reader's mask (ICC studies use 30).
+        Number of center-I training vertebrae that get a second reader's mask and reader 1's repeat
+        outline (``masks_reader2/``, ``masks_reader1_repeat/``; ICC studies use 30).
     n_jobs : int
         Worker processes (-1: all cores).
 
@@ -689,12 +746,9 @@ def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    for sub in ("images", "masks", "masks_reader2"):
+    for sub in ("images", "masks", "masks_reader2", "masks_reader1_repeat"):
         (tmp / sub).mkdir(parents=True)
-    r2_rng = np.random.default_rng([seed, MODALITIES.index(modality), 2])
-    # Reader 2 re-outlines training vertebrae only, so the ICC filter sees no held-out image.
-    center1 = np.flatnonzero((table["center"].to_numpy() == "I") & (table["cohort"].to_numpy() == "train"))
-    chosen = set(r2_rng.choice(center1, size=min(n_reader2, len(center1)), replace=False).tolist())
+    chosen = set(reoutlined_rows(table, seed, n_reader2).tolist())
     records = table.to_dict("records")
     jobs = (delayed(_make_case)(rec, seed, i, tmp, i in chosen) for i, rec in enumerate(records))
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)

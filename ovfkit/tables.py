@@ -55,6 +55,47 @@ def estimate_ci(estimate, low=None, high=None, digits: int = 3) -> str:
     return f"{text} ({low:.{digits}f}-{high:.{digits}f})"
 
 
+CLASS_METRICS = ("auc", "accuracy", "sensitivity", "specificity")
+
+
+def by_class(detail: pd.DataFrame, metrics=CLASS_METRICS, digits: int = 3) -> pd.DataFrame:
+    """The papers' Table 3 layout: one row per cohort and class, one column per metric, "estimate (CI)".
+
+    Parameters
+    ----------
+    detail : DataFrame
+        Long table of one model (``cohort``, ``metric``, ``estimate``, ``ci_low``, ``ci_high``), as
+        :func:`ovfkit.study.chosen_metrics` writes it. Per-class metrics are named ``<metric>_class_<k>``;
+        a row "all classes" carries the macro AUC and the accuracy. A binary task's metrics have no class
+        suffix and give one row per cohort, for the positive class.
+    metrics : sequence of str
+    digits : int
+
+    Returns
+    -------
+    DataFrame indexed by (cohort, class), columns ``metrics`` in words; "–" where a value is undefined.
+    """
+    rows = []
+    for cohort, g in detail.groupby("cohort", sort=False):
+        g = g.set_index("metric")
+
+        def cell(name):
+            if name not in g.index:
+                return MISSING
+            return estimate_ci(*g.loc[name, ["estimate", "ci_low", "ci_high"]], digits=digits)
+
+        classes = [m[len("auc_class_"):] for m in g.index if m.startswith("auc_class_")]
+        if not classes:  # binary
+            rows.append({"cohort": cohort, "class": "positive", **{m: cell(m) for m in metrics}})
+            continue
+        for k in classes:
+            rows.append({"cohort": cohort, "class": f"class {k}", **{m: cell(f"{m}_class_{k}") for m in metrics}})
+        rows.append({"cohort": cohort, "class": "all classes",
+                     **{m: cell({"auc": "macro_auc", "accuracy": "accuracy"}.get(m, "")) for m in metrics}})
+    out = pd.DataFrame(rows).set_index(["cohort", "class"])
+    return out.rename(columns=human)
+
+
 def human(name) -> str:
     """A column name in words: known names from :data:`WORDS`, else underscores to spaces with
     abbreviations upper-cased and a trailing ``_class_k`` as ", class k"."""

@@ -164,3 +164,53 @@ def test_chapter_pages_name_their_modality_collapse_code_and_show_no_raw_values(
         for raw in (r"\bNaN\b", r"\bnan\b", r"\bNone\b", r"Traceback", r"Warning\b", r"site-packages"):
             found = re.search(raw, text)
             assert found is None, (chapter, text[max(0, found.start() - 200): found.end() + 100])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("modality", ["xray", "ct"])
+def test_every_chapter_image_is_a_numbered_figure_with_a_caption_and_descriptive_alt_text(built_book, modality):
+    from bs4 import BeautifulSoup
+
+    n_figures = 0
+    for chapter in runner.CHAPTERS:
+        soup = BeautifulSoup((built_book.parent / modality / f"{chapter}.html").read_text(encoding="utf-8"),
+                             "html.parser")
+        for img in soup.select("main img, article img"):
+            figure = img.find_parent("figure")
+            assert figure is not None, (chapter, img.get("src"))
+            caption = figure.find("figcaption")
+            assert caption is not None and re.match(r"\s*Fig\. \d+", caption.get_text(" ")), (chapter, img.get("src"))
+            assert figure.get("id", "").startswith(f"fig-{modality}-"), (chapter, figure.get("id"))
+            alt = img.get("alt", "")
+            assert len(alt.split()) >= 5 and not re.search(r"\.png|/|[0-9a-f]{16}", alt), (chapter, alt)
+            n_figures += 1
+    assert n_figures >= 20
+
+
+@pytest.mark.slow
+def test_results_page_matches_every_paper_item_to_a_page_or_figure_that_exists(built_book):
+    from bs4 import BeautifulSoup
+
+    html = built_book.parent
+    section = BeautifulSoup((html / "results.html").read_text(encoding="utf-8"), "html.parser").find(
+        id="every-item-of-the-papers")
+    assert section is not None
+    rows = section.select("table tbody tr")
+    assert len(rows) >= 30
+    checked = 0
+    for a in section.select("table a"):
+        href = a.get("href", "")
+        if "references.html" in href:
+            continue
+        page, _, anchor = href.partition("#")
+        target = html / page
+        assert target.exists(), href
+        if anchor:
+            assert BeautifulSoup(target.read_text(encoding="utf-8"), "html.parser").find(id=anchor), href
+        checked += 1
+    assert checked >= 40
+    for page in ("results.html", "clinicians.html"):
+        text = _reader_text((html / page).read_text(encoding="utf-8"))
+        for raw in (r"\bNaN\b", r"\bnan\b", r"\bNone\b", r"p_Holm"):
+            found = re.search(raw, text)
+            assert found is None, (page, text[max(0, found.start() - 200): found.end() + 100])

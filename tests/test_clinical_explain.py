@@ -78,7 +78,8 @@ def test_nomogram_labels_never_overlap(case, tmp_path):
         fig.set_dpi(dpi)
         for (g1, t1, b1), (g2, t2, b2) in itertools.combinations(_text_boxes(fig), 2):
             assert not b1.overlaps(b2), f"{g1} {t1!r} overlaps {g2} {t2!r} at {dpi} dpi"
-    plots.save_figure(fig, data, f"nomogram_{case}", tmp_path)
+    plots.save_figure(fig, data, f"nomogram_{case}", tmp_path, caption="A nomogram for the test.",
+                      alt="Nomogram axes stacked vertically.")
     by_axis = data.groupby("axis")["label"].apply(list)
     assert set(by_axis.index) == {"Points", "dlr_score", "age", "male", "Total points", "Linear predictor",
                                   "Probability"}
@@ -181,14 +182,31 @@ def test_treat_all_net_benefit_follows_the_textbook_formula():
         assert model_nb == pytest.approx(tp - fp * t / (1 - t))
 
 
+@pytest.mark.parametrize("name, explainer", [("LR", "PermutationExplainer"), ("RF", "TreeExplainer"),
+                                             ("XGBoost", "PermutationExplainer"),
+                                             ("LightGBM", "PermutationExplainer"), ("KNN", "KernelExplainer")])
+def test_every_model_family_is_explained_in_probability_and_adds_up_to_predict_proba(name, explainer):
+    """One unit for every family, so that the two modalities' chosen models read alike: SHAP values plus the
+    base value give the model's predicted probability of each class."""
+    X, y, manifest, icc = _cohort(n=160, seed=3)
+    ctx = fusion.Context.from_manifest(manifest, icc)
+    pipe = fusion.early_fusion([fusion.RADIOMICS, "netA"], X, models.classifier(name, 0), ctx, SETTINGS).fit(X, y)
+    expl = explain.explain(pipe, X.iloc[:120], X.iloc[120:140], max_kernel_cases=10)
+    assert expl.explainer == explainer and expl.output == "probability"
+    Z = pipe[:-1].transform(X.iloc[120:140]).iloc[: len(expl.data)]
+    np.testing.assert_allclose(expl.values.sum(axis=1) + expl.base_values, pipe[-1].predict_proba(Z), atol=1e-6)
+    assert expl.axis_label(2) == "SHAP value (change in predicted probability of class 2)"
+
+
 @pytest.mark.parametrize("name, explainer", [("LR", "LinearExplainer"), ("RF", "TreeExplainer"),
                                              ("LightGBM", "TreeExplainer"), ("KNN", "KernelExplainer")])
 def test_shap_values_add_up_to_the_explained_output(name, explainer):
     X, y, manifest, icc = _cohort(n=160, seed=3)
     ctx = fusion.Context.from_manifest(manifest, icc)
     pipe = fusion.early_fusion([fusion.RADIOMICS, "netA"], X, models.classifier(name, 0), ctx, SETTINGS).fit(X, y)
-    expl = explain.explain(pipe, X.iloc[:120], X.iloc[120:140], max_kernel_cases=10)
+    expl = explain.explain(pipe, X.iloc[:120], X.iloc[120:140], max_kernel_cases=10, units="log-odds")
     assert expl.explainer == explainer
+    assert expl.output == ("log-odds" if name in ("LR", "LightGBM") else "probability")
     Z = pipe[:-1].transform(X.iloc[120:140]).iloc[: len(expl.data)]
     total = expl.values.sum(axis=1) + expl.base_values
     clf = pipe[-1]
@@ -255,6 +273,28 @@ def test_shap_importance_figure_stacks_the_class_columns_of_the_top_features():
     matplotlib.pyplot.close(fig)
 
 
+@pytest.mark.parametrize("output, unit", [("probability", "change in predicted probability"),
+                                          ("log-odds", "change in log-odds")])
+def test_shap_figures_name_the_explained_output_on_their_axes(output, unit):
+    expl = _explanation()
+    expl.output = output
+    imp, fam = explain.importance(expl), explain.family_importance(expl)
+    fig, _ = plots.shap_importance(imp, fam, top=15)
+    labels = [ax.get_xlabel() for ax in fig.axes]
+    assert len(labels) == 2 and all("mean |SHAP value|" in lab and f"({unit})" in lab for lab in labels)
+    assert not any(ax.get_legend() for ax in fig.axes) and len(fig.legends) == 1  # legend off the bars
+    matplotlib.pyplot.close(fig)
+    fig, _ = plots.shap_beeswarm(expl, 1)
+    assert fig.axes[0].get_xlabel() == f"SHAP value ({unit} of class 1)"
+    matplotlib.pyplot.close(fig)
+    fig, _ = plots.shap_waterfall(expl, 2, 0, "case 2")
+    assert f"SHAP values, {unit} of class 0" in fig.axes[0].get_xlabel()
+    assert f"model output: {unit.replace('change in ', '')} of class 0" in fig.axes[0].get_xlabel()
+    matplotlib.pyplot.close(fig)
+    with pytest.raises(ValueError, match="output unit is unknown"):
+        plots.shap_importance(pd.DataFrame(imp.to_numpy(), index=imp.index, columns=imp.columns), fam)
+
+
 def test_shap_beeswarm_and_waterfall_return_their_values():
     expl = _explanation()
     fig, values = plots.shap_beeswarm(expl, 1)
@@ -265,3 +305,33 @@ def test_shap_beeswarm_and_waterfall_return_their_values():
     np.testing.assert_array_equal(row["shap"], expl.values[2, :, 0])
     np.testing.assert_array_equal(row["value"], expl.data.iloc[2])
     matplotlib.pyplot.close(fig)
+
+
+def test_radscore_figure_lists_every_nonzero_lasso_coefficient_largest_first_and_marks_the_dropped():
+    record = {"prepared": ["original_a", "original_b", "original_c", "netA/pc001"],
+              "coef": np.array([0.5, 0.0, -1.2, 0.3]), "selected": ["original_c", "netA/pc001"]}
+    fig, data = plots.radscore_coefficients(record)
+    assert list(data["feature"]) == ["original_c", "original_a", "netA/pc001"]
+    np.testing.assert_allclose(data["coefficient"], [-1.2, 0.5, 0.3])
+    assert list(data["kept"]) == [True, False, True]
+    assert "coefficient" in fig.axes[0].get_xlabel()
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("name", ["LR", "RF"])
+def test_explaining_one_case_transforms_it_with_its_cohort_and_equals_its_row_of_the_whole(name):
+    """A single vertebra of a center training never saw cannot be harmonized alone (ComBat estimates the
+    center from the batch): ``only`` explains it as the model predicted it, with its cohort."""
+    X, y, manifest, icc = _cohort(n=160, seed=3)
+    ctx = fusion.Context.from_manifest(manifest, icc)
+    pipe = fusion.early_fusion([fusion.RADIOMICS, "netA"], X, models.classifier(name, 0), ctx, SETTINGS).fit(X, y)
+    cohort = X.iloc[120:140]
+    whole = explain.explain(pipe, X.iloc[:120], cohort)
+    case = cohort.index[7]
+    one = explain.explain(pipe, X.iloc[:120], cohort, only=[case])
+    assert one.values.shape[0] == 1
+    np.testing.assert_allclose(one.values[0], whole.values[7], atol=1e-10)
+    np.testing.assert_allclose(one.data.iloc[0], whole.data.iloc[7])
+    with pytest.raises(ValueError, match="not rows of X_explain"):
+        explain.explain(pipe, X.iloc[:120], cohort, only=["no-such-vertebra"])

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from ovfkit.manifest import (MANIFEST_COLUMNS, ManifestError, load_manifest, schema_markdown,
+from ovfkit.manifest import (MANIFEST_COLUMNS, PATH_COLUMNS, ManifestError, load_manifest, schema_markdown,
                              validate_manifest, write_csv_atomic)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +33,14 @@ def test_load_manifest_makes_paths_absolute_and_indexes_by_vertebra(tiny_cohorts
     m = load_manifest(tiny_cohorts["ct"])
     assert m.index.equals(pd.Index(m["vertebra_id"]))
     assert all(Path(p).is_absolute() and Path(p).exists() for p in m["image"])
+
+
+@pytest.mark.parametrize("column", ["mask", "mask_reader2", "mask_reader1_repeat"])
+def test_load_manifest_makes_every_mask_path_absolute(tiny_cohorts, column):
+    assert column in PATH_COLUMNS
+    m = load_manifest(tiny_cohorts["xray"])
+    given = m.loc[m[column] != "", column]
+    assert len(given) >= 4 and all(Path(p).is_absolute() and Path(p).is_file() for p in given)
 
 
 def _set(col, value, row=0):
@@ -120,7 +128,7 @@ def _relabel(arr: np.ndarray, kind: str) -> np.ndarray:
     return (arr > 0).astype(np.float32) * 0.5  # resampled with linear interpolation
 
 
-@pytest.mark.parametrize("column", ["mask", "mask_reader2"])
+@pytest.mark.parametrize("column", ["mask", "mask_reader2", "mask_reader1_repeat"])
 @pytest.mark.parametrize("kind, labels", [("255", "0, 255"), ("several-labels", "0, 1, 2"), ("float", "0, 0.5")])
 def test_mask_labels_other_than_0_and_1_are_reported_in_one_line(xray_copy, column, kind, labels):
     df = pd.read_csv(xray_copy, dtype=str, keep_default_na=False)
@@ -138,6 +146,47 @@ def test_mask_labels_other_than_0_and_1_are_reported_in_one_line(xray_copy, colu
                         f"labels {labels}, not only 0 and 1 (label 1 = ROI, 0 = background); binarize it: "
                         "mask > 0, or, for a label map with one label per vertebra, use `ovfkit manifest "
                         "from-labelmap`"]
+
+
+def _bad_repeat(kind: str, img: sitk.Image) -> sitk.Image | None:
+    """Reader 1's repeat mask made wrong in one way (None: the file is removed)."""
+    arr = (sitk.GetArrayFromImage(img) > 0).astype(np.uint8)
+    if kind == "missing":
+        return None
+    if kind == "geometry":  # drawn on another grid
+        out = sitk.GetImageFromArray(arr[:-3])
+        out.SetSpacing(img.GetSpacing())
+        out.SetOrigin(img.GetOrigin())
+        return out
+    if kind == "changed":  # redrawn after the manifest was written
+        arr[0, 0] = 1
+    else:
+        arr[:] = 0
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(img)
+    return out
+
+
+@pytest.mark.parametrize("kind, column, expected", [
+    ("missing", "mask_reader1_repeat", "does not exist under"),
+    ("changed", "mask_reader1_repeat_sha256", "does not match its SHA-256"),
+    ("empty", "mask_reader1_repeat", "is empty (no voxel > 0); redraw the ROI"),
+    ("geometry", "mask_reader1_repeat", "geometry differs from the image (size"),
+])
+def test_bad_repeat_mask_is_one_line_naming_the_row_and_column(xray_copy, kind, column, expected):
+    df = pd.read_csv(xray_copy, dtype=str, keep_default_na=False)
+    row = int(np.flatnonzero(df["mask_reader1_repeat"] != "")[1])
+    path = xray_copy.parent / df.loc[row, "mask_reader1_repeat"]
+    out = _bad_repeat(kind, sitk.ReadImage(str(path)))
+    if out is None:
+        path.unlink()
+    else:
+        sitk.WriteImage(out, str(path))
+    if kind in ("empty", "geometry"):
+        _edit(xray_copy, _set("mask_reader1_repeat_sha256", "", row))
+    (line,) = _problems(xray_copy)
+    vid = df.loc[row, "vertebra_id"]
+    assert line.startswith(f"{xray_copy} line {row + 2} (vertebra_id={vid}), column '{column}': ") and expected in line
 
 
 @pytest.mark.parametrize("sep, decimal", [(";", "."), (";", ","), ("\t", ".")],
@@ -237,7 +286,8 @@ def test_nrrd_and_dicom_series_are_read(xray_copy, tiny_cohorts, tmp_path):
     df = pd.read_csv(tiny_cohorts["ct"]).iloc[[0]].copy()
     df["image"] = f"dicom/{row['vertebra_id']}"
     df["mask"] = "mask.nrrd"
-    for c in ("image_sha256", "mask_sha256", "mask_reader2", "mask_reader2_sha256"):
+    for c in ("image_sha256", "mask_sha256", "mask_reader2", "mask_reader2_sha256", "mask_reader1_repeat",
+              "mask_reader1_repeat_sha256"):
         df[c] = ""
     write_csv_atomic(df, root / "manifest.csv")
     assert validate_manifest(root / "manifest.csv")[1] == []
@@ -264,3 +314,28 @@ def test_cli_validate_accepts_a_good_manifest(tiny_cohorts):
 def test_schema_readme_is_in_sync_with_the_code():
     readme = (REPO / "data_manifests" / "README.md").read_text(encoding="utf-8")
     assert schema_markdown() in readme, "regenerate the table with `ovfkit schema`"
+
+
+@pytest.mark.parametrize("mask_column, manifest_has, exit_code, expected", [
+    ("mask_reader1_repeat", "repeats", 0, None),
+    ("mask_reader1_repeat", "no repeats", 2, "lists no mask in column 'mask_reader1_repeat'; fill it in or choose "
+                                             "another --mask-column"),
+    ("mask_reader3", "repeats", 2, "'mask_reader3' is not one of"),
+], ids=["repeat-masks", "column-empty", "unknown-column"])
+def test_cli_features_radiomics_reads_the_chosen_reader_masks(xray_copy, tmp_path, mask_column, manifest_has,
+                                                              exit_code, expected):
+    from typer.testing import CliRunner
+
+    from ovfkit.cli import app
+
+    if manifest_has == "no repeats":
+        _edit(xray_copy, lambda df: df.assign(mask_reader1_repeat="", mask_reader1_repeat_sha256=""))
+    out = tmp_path / "f.parquet"
+    result = CliRunner().invoke(app, ["features", "radiomics", "--manifest", str(xray_copy), "--out", str(out),
+                                      "--params", "baseline_xray", "--jobs", "1", "--mask-column", mask_column])
+    assert result.exit_code == exit_code, result.output
+    if expected is None:
+        df = pd.read_csv(xray_copy, dtype=str, keep_default_na=False)
+        assert list(pd.read_parquet(out).index) == list(df.loc[df["mask_reader1_repeat"] != "", "vertebra_id"])
+    else:
+        assert expected in " ".join(result.output.split()) and not out.exists()

@@ -59,6 +59,7 @@ def _reference_loop(y, p, W):
                "accuracy": accuracy_score(yy, pred), "macro_f1": f1_score(yy, pred, average="macro")}
         for k in range(3):
             row[f"auc_class_{k}"] = roc_auc_score(yy == k, pp[:, k])
+            row[f"accuracy_class_{k}"] = accuracy_score(yy == k, pred == k)
             row[f"sensitivity_class_{k}"] = recall_score(yy == k, pred == k)
             row[f"specificity_class_{k}"] = recall_score(yy != k, pred != k)
             row[f"ppv_class_{k}"] = precision_score(yy == k, pred == k, zero_division=np.nan)

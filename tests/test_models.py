@@ -277,3 +277,59 @@ def test_paper_gap_statement_is_computed_from_the_papers_table(modality, expecte
     gaps = study.paper_training_gaps(modality)
     assert (gaps["gap"] == gaps["train"] - gaps["internal"]).all() and gaps["gap"].is_monotonic_decreasing
     assert expected in study.paper_gap_statement(modality)
+
+
+def _two_domain_result():
+    """Two variants, one model each, on every cohort; y and probabilities set by hand."""
+    y = np.array([0, 1, 2, 2, 1, 0])
+    # a: right on all but the last vertebra; b: right on the first three only
+    pa = np.eye(3)[[0, 1, 2, 2, 1, 1]] * 0.7 + 0.1
+    pb = np.eye(3)[[0, 1, 2, 0, 0, 2]] * 0.7 + 0.1
+    rows = []
+    for cohort in ("train", "internal", "prospective"):
+        for variant, model, p in (("early a", "RF", pa), ("early b", "LR", pb)):
+            rows.append(pd.DataFrame(p, columns=["p0", "p1", "p2"]).assign(
+                vertebra_id=[f"{cohort}-{i}" for i in range(6)], y=y, patient_id=np.arange(6), cohort=cohort,
+                variant=variant, model=model))
+    return study.ModelResult(pd.concat(rows, ignore_index=True), {}, {}, {})
+
+
+def test_discordant_cases_put_a_right_b_wrong_first_prospective_first_and_skip_training():
+    cases = study.discordant_cases(_two_domain_result(), "early a", "early b")
+    assert "train" not in set(cases["cohort"])
+    assert list(cases.index[:2]) == ["prospective-3", "prospective-4"]  # a right, b wrong; prospective first
+    assert list(cases["outcome"]) == ["a right, b wrong"] * 4 + ["both wrong"] * 2
+    both = cases[cases["outcome"] == "both wrong"]
+    assert set(both.index) == {"prospective-5", "internal-5"} and (both["pred_a"] == 1).all()
+    assert (cases["pred_a"] != cases["pred_b"]).all()
+    assert cases.attrs["n_compared"] == 12  # internal and prospective, 6 each; never training
+    np.testing.assert_allclose(cases.loc["prospective-3", ["p_true_a", "p_true_b"]].to_numpy(float), [0.8, 0.1])
+
+
+def test_discordant_cases_are_empty_when_the_models_agree():
+    result = _two_domain_result()
+    p = result.predictions
+    same = p[p["variant"] == "early a"].assign(variant="early c")
+    result = study.ModelResult(pd.concat([p, same], ignore_index=True), {}, {}, {})
+    assert study.discordant_cases(result, "early a", "early c").empty
+
+
+def test_threshold_scores_equal_scikit_learn_accuracy_and_macro_f1():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    result = _two_domain_result()
+    scores = study.threshold_scores(result.predictions).set_index(["variant", "cohort"])
+    for variant, g in result.predictions[result.predictions["cohort"] == "internal"].groupby("variant"):
+        pred = g[["p0", "p1", "p2"]].to_numpy().argmax(1)
+        assert scores.loc[(variant, "internal"), "accuracy"] == pytest.approx(accuracy_score(g["y"], pred))
+        assert scores.loc[(variant, "internal"), "macro_f1"] == pytest.approx(f1_score(g["y"], pred, average="macro"))
+
+
+def test_chosen_metrics_hold_every_metric_of_each_variants_chosen_model_per_cohort():
+    result = _two_domain_result()
+    detail = study.chosen_metrics(result, ["early a", "early b"], n_boot=20, seed=0)
+    assert set(detail["model"]) == {"RF", "LR"}
+    assert len(detail.groupby(["variant", "cohort"])) == 6
+    one = detail[(detail["variant"] == "early a") & (detail["cohort"] == "internal")].set_index("metric")
+    assert one.loc["accuracy_class_2", "estimate"] == pytest.approx(1.0)  # a never confuses class 2
+    assert one.loc["accuracy", "estimate"] == pytest.approx(5 / 6)

@@ -207,3 +207,64 @@ def test_run_groups_passes_the_environment_to_every_command(tmp_path):
     lifeline.run_groups([[sys.executable, "-c", f"import os; open({str(p)!r}, 'w').write(os.environ['OMP_NUM_THREADS'])"]
                          for p in out], env={"OMP_NUM_THREADS": "1"})
     assert [p.read_text() for p in out] == ["1", "1"]
+
+
+def test_each_saved_figure_becomes_its_own_numbered_figure_with_caption_and_alt_text(tmp_path):
+    """plots.save_figure, run in a kernel, shows each figure once; the book copy gives each a figure cell."""
+    from nbclient import NotebookClient
+
+    code = ("import matplotlib.pyplot as plt, pandas as pd\nfrom ovfkit import plots\nprint('before')\n"
+            "for i in range(2):\n    fig, ax = plt.subplots()\n    ax.plot([0, 1], [0, i])\n"
+            f"    plots.save_figure(fig, pd.DataFrame({{'x': [i]}}), f'f{{i}}', {str(tmp_path)!r},\n"
+            "                      caption=f'Caption number {i}.', alt=f'A line plot number {i}.')\n"
+            "    print(f'after {i}')")
+    nb = new_notebook(cells=[new_markdown_cell("# T"), new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(nb, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    images = [o for o in nb.cells[1].outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 2, "a saved figure is shown exactly once (closed, not shown again at the cell's end)"
+    out = runner.render_for_book(nb, {"modality": "ct"}, [], {"ovfkit": "0.1.0"}, key="k")
+    cells = out.cells[1:-1]
+    assert [c.source for c in cells][0] == code and [o["text"] for o in cells[0].outputs] == ["before\n"]
+    figures = [c for c in cells if "mystnb" in c.metadata]
+    assert [c.metadata["mystnb"]["figure"] for c in figures] == [
+        {"caption": "Caption number 0.", "name": "fig-ct-f0"}, {"caption": "Caption number 1.", "name": "fig-ct-f1"}]
+    assert [c.metadata["mystnb"]["image"]["alt"] for c in figures] == ["A line plot number 0.", "A line plot number 1."]
+    assert all(len(c.outputs) == 1 and "image/png" in c.outputs[0]["data"] for c in figures)
+    order = ["fig" if "mystnb" in c.metadata else "".join(o["text"] for o in c.outputs) for c in cells[1:]]
+    assert order == ["fig", "after 0\n", "fig", "after 1\n"]
+    assert all("remove-input" in c.metadata["tags"] and c.source.startswith("# ") for c in cells[1:]), \
+        "myst-nb skips a cell without source: each piece needs one (hidden by remove-input)"
+
+
+@pytest.mark.parametrize("caption, alt, message", [
+    ("Fig", "A line plot of things.", "caption must be a sentence"),
+    ("A line plot of things.", "", "alt must be a sentence"),
+    ("A line plot of things.", "see build/x/figures/roc.png please", "looks like a file path"),
+])
+def test_save_figure_refuses_a_missing_caption_or_a_path_as_alt_text(tmp_path, caption, alt, message):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from ovfkit import plots
+
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError, match=message):
+        plots.save_figure(fig, pd.DataFrame({"x": [1]}), "f", tmp_path, caption=caption, alt=alt)
+    assert not (tmp_path / "f.png").exists()
+    plt.close(fig)
+
+
+def test_paper_items_link_each_drawn_figure_and_say_which_are_not_drawn(tmp_path):
+    figures = tmp_path / "xray" / "figures"
+    figures.mkdir(parents=True)
+    for name in ("roc_by_class_proxy-medical", "roc_by_class_proxy-natural", "gallery"):
+        (figures / f"{name}.png").write_bytes(b"")
+    text = "\n".join(runner.paper_item_lines(tmp_path, ["xray"]))
+    row = next(line for line in text.splitlines() if line.startswith("| Figure 7 "))
+    assert ("{doc}`chapter 06 <xray/06_model_comparison>`, {numref}`fig-xray-roc_by_class_proxy-medical`, "
+            "{numref}`fig-xray-roc_by_class_proxy-natural`") in row
+    row = next(line for line in text.splitlines() if line.startswith("| Figure 8 "))
+    assert "`discordant_grad_cam` not drawn in this run" in row
+    assert "### {cite:t}`zhang2024` (X-ray)" in text and "### {cite:t}`liu2025` (CT)" in text
+    assert "{doc}`Methods <methods>`" in text

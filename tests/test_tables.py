@@ -44,3 +44,26 @@ def test_readable_shows_a_named_index_and_hides_row_numbers(index, shown):
                                          ((0.8, np.nan, np.nan), "0.800"), ((np.nan, 0.1, 0.2), "–"), ((None,), "–")])
 def test_estimate_ci_never_prints_nan(args, shown):
     assert tables.estimate_ci(*args) == shown
+
+
+def test_by_class_lays_out_the_papers_table_3_per_cohort_and_class():
+    rows = [("internal", "auc_class_0", 0.9, 0.8, 0.95), ("internal", "accuracy_class_0", 0.85, 0.8, 0.9),
+            ("internal", "sensitivity_class_0", float("nan"), float("nan"), float("nan")),
+            ("internal", "auc_class_1", 0.7, 0.6, 0.8), ("internal", "macro_auc", 0.8, 0.7, 0.9),
+            ("internal", "accuracy", 0.6, 0.5, 0.7)]
+    detail = pd.DataFrame(rows, columns=["cohort", "metric", "estimate", "ci_low", "ci_high"])
+    out = tables.by_class(detail)
+    assert list(out.index) == [("internal", "class 0"), ("internal", "class 1"), ("internal", "all classes")]
+    assert list(out.columns) == ["AUC", "accuracy", "sensitivity", "specificity"]
+    assert out.loc[("internal", "class 0"), "AUC"] == "0.900 (0.800-0.950)"
+    assert out.loc[("internal", "class 0"), "sensitivity"] == tables.MISSING
+    assert out.loc[("internal", "all classes"), "AUC"] == "0.800 (0.700-0.900)"
+    assert out.loc[("internal", "all classes"), "specificity"] == tables.MISSING
+
+
+def test_by_class_gives_one_row_per_cohort_for_a_binary_task():
+    detail = pd.DataFrame([("external", "auc", 0.7, 0.6, 0.8), ("external", "sensitivity", 0.5, 0.4, 0.6)],
+                          columns=["cohort", "metric", "estimate", "ci_low", "ci_high"])
+    out = tables.by_class(detail)
+    assert list(out.index) == [("external", "positive")]
+    assert out.loc[("external", "positive"), "sensitivity"] == "0.500 (0.400-0.600)"
