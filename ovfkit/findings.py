@@ -338,19 +338,21 @@ def discordant_findings(cases: pd.DataFrame, n_compared: int, a: str, b: str) ->
     n_compared : int
         Held-out vertebrae both models predicted.
     a, b : str
-        The two models, in words (e.g. "A (RF on early proxy-medical)").
+        The two models in words (e.g. "RadImageNet stand-in: RF on early proxy-medical"); the sentences
+        call them A and B.
     """
     if n_compared == 0:
         return ["No held-out vertebra was predicted by both models, so no case can be compared."]
     if cases.empty:
         return [f"{a} and {b} grade all {n_compared} held-out vertebrae alike: there is no discordant case to show."]
     counts = cases["outcome"].value_counts()
-    parts = [f"{a} right and {b} wrong on {counts.get('a right, b wrong', 0)}",
-             f"{b} right and {a} wrong on {counts.get('b right, a wrong', 0)}",
+    parts = [f"A right and B wrong on {counts.get('a right, b wrong', 0)}",
+             f"B right and A wrong on {counts.get('b right, a wrong', 0)}",
              f"both wrong on {counts.get('both wrong', 0)}"]
     first = cases.iloc[0]
-    return [f"{a} and {b} grade {len(cases)} of {n_compared} held-out vertebrae differently: " + ", ".join(parts) + ".",
+    return [f"A ({a}) and B ({b}) grade {len(cases)} of {n_compared} held-out vertebrae differently: "
+            + ", ".join(parts) + ".",
             f"The case below is {cases.index[0]} ({_cohort_label(first['cohort'])} cohort, true class {first['y']}): "
-            f"{a} predicts class {first['pred_a']} (probability of the true class {first['p_true_a']:.2f}), "
-            f"{b} predicts class {first['pred_b']} ({first['p_true_b']:.2f})."]
+            f"A predicts class {first['pred_a']} (probability of the true class {first['p_true_a']:.2f}), "
+            f"B predicts class {first['pred_b']} ({first['p_true_b']:.2f})."]
 

@@ -15,6 +15,7 @@ cells by a "Run parameters" box and ends with a provenance box.
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import json
@@ -471,6 +472,16 @@ def headline_findings(figures: Path, task: str = "astlof") -> list[str]:
 PAPER_MODALITY = {"zhang2024": "xray", "liu2025": "ct"}
 
 
+def _page_figures(rendered: Path) -> list[str]:
+    """The figures a rendered chapter shows, in page order (names as :func:`ovfkit.plots.save_figure` saved them)."""
+    if not rendered.exists():
+        return []
+    prefix = f"fig-{rendered.parent.name}-"
+    names = [c.metadata.get("mystnb", {}).get("figure", {}).get("name", "")
+             for c in nbformat.read(rendered, as_version=4).cells]
+    return [n[len(prefix):] for n in names if n.startswith(prefix)]
+
+
 def _counterpart(build_dir: Path, modality: str, chapter: str, figures: str) -> str:
     """Links to a paper item's counterpart on one modality's pages: the chapter and each figure drawn."""
     if not chapter:
@@ -478,9 +489,9 @@ def _counterpart(build_dir: Path, modality: str, chapter: str, figures: str) -> 
     if chapter in INTRO_PAGES:
         return f"{{doc}}`{chapter.capitalize()} <{chapter}>`"
     links = [f"{{doc}}`chapter {chapter[:2]} <{modality}/{chapter}>`"]
-    folder = build_dir / modality / "figures"
+    on_page = _page_figures(build_dir / "book" / modality / f"{chapter}.ipynb")
     for pattern in filter(None, figures.split(";")):
-        names = sorted(p.stem for p in folder.glob(f"{pattern}.png"))
+        names = [n for n in on_page if fnmatch.fnmatch(n, pattern)]
         links += [f"{{numref}}`{figure_label(modality, n)}`" for n in names]
         if not names:
             links.append(f"`{pattern}` not drawn in this run")

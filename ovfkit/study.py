@@ -580,11 +580,12 @@ def paper_gap_statement(modality: str) -> str:
             f"internal cohort's 95% CI ({internal['ci_low']:.3f}-{internal['ci_high']:.3f}).")
 
 
-def backbone_label(name: str) -> str:
+def backbone_label(name: str, with_name: bool = True) -> str:
     """A backbone as a reader should read it: the papers' domain, and whether these are real weights or
-    ovfkit's offline stand-in ("RadImageNet stand-in (proxy-medical)", "ImageNet (imagenet)")."""
-    role = backbone_role(name)
-    return f"{role} stand-in ({name})" if name.startswith("proxy-") else f"{role} ({name})"
+    ovfkit's offline stand-in ("RadImageNet stand-in (proxy-medical)", "ImageNet (imagenet)"; without the
+    name: "RadImageNet stand-in", "ImageNet")."""
+    label = f"{backbone_role(name)} stand-in" if name.startswith("proxy-") else backbone_role(name)
+    return f"{label} ({name})" if with_name else label
 
 
 def backbone_role(name: str) -> str:

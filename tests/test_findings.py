@@ -142,9 +142,9 @@ def test_discordant_findings_count_each_direction_and_describe_the_case_shown():
     cases = pd.DataFrame({"cohort": ["prospective", "internal", "external"], "y": [1, 2, 0], "pred_a": [1, 1, 2],
                           "pred_b": [0, 2, 1], "p_true_a": [0.61, 0.2, 0.1], "p_true_b": [0.3, 0.5, 0.2],
                           "outcome": ["a right, b wrong", "b right, a wrong", "both wrong"]}, index=["v7", "v2", "v9"])
-    text = findings.discordant_findings(cases, 40, "A", "B")
-    assert text[0] == ("A and B grade 3 of 40 held-out vertebrae differently: A right and B wrong on 1, "
-                       "B right and A wrong on 1, both wrong on 1.")
+    text = findings.discordant_findings(cases, 40, "RF on x", "LR on y")
+    assert text[0] == ("A (RF on x) and B (LR on y) grade 3 of 40 held-out vertebrae differently: A right and B "
+                       "wrong on 1, B right and A wrong on 1, both wrong on 1.")
     assert text[1].startswith("The case below is v7 (prospective cohort, true class 1): A predicts class 1 "
                               "(probability of the true class 0.61), B predicts class 0 (0.30).")
     assert "alike" in findings.discordant_findings(cases.iloc[:0], 40, "A", "B")[0]

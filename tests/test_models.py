@@ -333,3 +333,14 @@ def test_chosen_metrics_hold_every_metric_of_each_variants_chosen_model_per_coho
     one = detail[(detail["variant"] == "early a") & (detail["cohort"] == "internal")].set_index("metric")
     assert one.loc["accuracy_class_2", "estimate"] == pytest.approx(1.0)  # a never confuses class 2
     assert one.loc["accuracy", "estimate"] == pytest.approx(5 / 6)
+
+
+@pytest.mark.parametrize("backbone, label, short", [
+    ("proxy-medical", "RadImageNet stand-in (proxy-medical)", "RadImageNet stand-in"),
+    ("proxy-natural", "ImageNet stand-in (proxy-natural)", "ImageNet stand-in"),
+    ("radimagenet", "RadImageNet (radimagenet)", "RadImageNet"),
+    ("imagenet", "ImageNet (imagenet)", "ImageNet"),
+])
+def test_backbone_label_says_stand_in_only_for_the_offline_proxies(backbone, label, short):
+    assert study.backbone_label(backbone) == label
+    assert study.backbone_label(backbone, with_name=False) == short

@@ -256,14 +256,17 @@ def test_save_figure_refuses_a_missing_caption_or_a_path_as_alt_text(tmp_path, c
 
 
 def test_paper_items_link_each_drawn_figure_and_say_which_are_not_drawn(tmp_path):
-    figures = tmp_path / "xray" / "figures"
-    figures.mkdir(parents=True)
-    for name in ("roc_by_class_proxy-medical", "roc_by_class_proxy-natural", "gallery"):
-        (figures / f"{name}.png").write_bytes(b"")
+    page = tmp_path / "book" / "xray" / "06_model_comparison.ipynb"
+    page.parent.mkdir(parents=True)
+    cells = [new_code_cell("# figure", metadata={"mystnb": {"figure": {"name": f"fig-xray-{n}"}}})
+             for n in ("roc_by_class_proxy-natural", "roc_by_class_proxy-medical", "confusion")]
+    nbformat.write(new_notebook(cells=cells), page)
+    (tmp_path / "xray" / "figures").mkdir(parents=True)  # a stale file from an older run is not on the page
+    (tmp_path / "xray" / "figures" / "roc_by_class_old.png").write_bytes(b"")
     text = "\n".join(runner.paper_item_lines(tmp_path, ["xray"]))
     row = next(line for line in text.splitlines() if line.startswith("| Figure 7 "))
-    assert ("{doc}`chapter 06 <xray/06_model_comparison>`, {numref}`fig-xray-roc_by_class_proxy-medical`, "
-            "{numref}`fig-xray-roc_by_class_proxy-natural`") in row
+    assert ("{doc}`chapter 06 <xray/06_model_comparison>`, {numref}`fig-xray-roc_by_class_proxy-natural`, "
+            "{numref}`fig-xray-roc_by_class_proxy-medical` |") in row
     row = next(line for line in text.splitlines() if line.startswith("| Figure 8 "))
     assert "`discordant_grad_cam` not drawn in this run" in row
     assert "### {cite:t}`zhang2024` (X-ray)" in text and "### {cite:t}`liu2025` (CT)" in text
