@@ -16,9 +16,9 @@ ICC(3,k)                                           (MSR - MSE) / MSR
 
 Radiomics studies re-segment a subset of cases and keep features with ICC >= 0.8 (zhang2024, liu2025).
 ovfkit defaults to ICC(2,1): a second reader should reproduce the value itself, not only the ranking
-(Koo and Li, 2016). liu2025 measures it twice, as most radiomics studies do: between readers
-(inter-observer: reader 1 vs reader 2) and within a reader (intra-observer: reader 1 vs reader 1's own
-outline drawn weeks later). :func:`reader_icc` measures both when the repeat outlines exist and gives
+(Koo and Li, 2016). zhang2024 measures it twice (liu2025 reports the inter-observer ICC): between
+readers (inter-observer: reader 1 vs reader 2) and within a reader (intra-observer: reader 1 vs reader
+1's own outline in a later session, one month on in the papers). :func:`reader_icc` measures both when the repeat outlines exist and gives
 the filter the smaller of the two, so that a kept feature is reproducible by both.
 """
 

@@ -476,7 +476,7 @@ def _page_figures(rendered: Path) -> list[str]:
     """The figures a rendered chapter shows, in page order (names as :func:`ovfkit.plots.save_figure` saved them)."""
     if not rendered.exists():
         return []
-    prefix = f"fig-{rendered.parent.name}-"
+    prefix = figure_label(rendered.parent.name, "")
     names = [c.metadata.get("mystnb", {}).get("figure", {}).get("name", "")
              for c in nbformat.read(rendered, as_version=4).cells]
     return [n[len(prefix):] for n in names if n.startswith(prefix)]

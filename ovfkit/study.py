@@ -275,12 +275,12 @@ def chosen_metrics(result: "ModelResult", variants_: list, *, n_boot: int = 1000
     parts = []
     for variant in variants_:
         pred = result.chosen_predictions(variant)
-        P, classes = proba_columns(pred), classes_of(pred)
+        P, classes, model = proba_columns(pred), classes_of(pred), pred["model"].iloc[0]
         for cohort, g in pred.groupby("cohort", sort=False):
             table = metrics.bootstrap_metrics(g["y"], g[P], g["patient_id"], n_boot=n_boot, seed=seed,
                                               classes=classes, threshold=threshold)
-            parts.append(table.rename_axis("metric").reset_index().assign(
-                variant=variant, model=result.best(variant), cohort=cohort))
+            parts.append(table.rename_axis("metric").reset_index().assign(variant=variant, model=model,
+                                                                           cohort=cohort))
     out = pd.concat(parts, ignore_index=True)
     return out[["variant", "model", "cohort", "metric", "estimate", "ci_low", "ci_high", "n_valid"]]
 
