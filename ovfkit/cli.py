@@ -28,6 +28,18 @@ class RunModality(str, Enum):
     all = "all"
 
 
+class Study(str, Enum):
+    astlof = "astlof"
+    acute_chronic = "acute-chronic"
+    all = "all"
+
+
+class Design(str, Enum):
+    xray = "xray"
+    ct = "ct"
+    zhang2023 = "zhang2023"
+
+
 class ProfileName(str, Enum):
     quick = "quick"
     default = "default"
@@ -50,15 +62,19 @@ def synth(
     jobs: int = typer.Option(-1, help="Worker processes (-1: all cores)."),
     reuse: bool = typer.Option(False, help="Leave OUT as it is when it already holds the cohort these settings "
                                            "and this generator's code make."),
+    design: Optional[Design] = typer.Option(
+        None, help="Cohort design: the modality's ASTLOF study (default; xray = zhang2024, ct = liu2025) or "
+                   "zhang2023 (CT, acute vs chronic: one center, 365 patients, 520 fractures)."),
 ) -> None:
     """Generate the synthetic multicenter cohort (digital phantoms with known truth)."""
     from ovfkit import synth as _synth
 
-    if reuse and _synth.cohort_is_current(out, modality.value, seed, n_patients):
-        typer.echo(f"{out / 'manifest.csv'} is current (same settings and generator code): left as it is")
-        return
+    chosen = design.value if design else None
     try:
-        path = _synth.synth(modality.value, out, seed=seed, n_patients=n_patients, n_jobs=jobs)
+        if reuse and _synth.cohort_is_current(out, modality.value, seed, n_patients, design=chosen):
+            typer.echo(f"{out / 'manifest.csv'} is current (same settings and generator code): left as it is")
+            return
+        path = _synth.synth(modality.value, out, seed=seed, n_patients=n_patients, n_jobs=jobs, design=chosen)
     except ValueError as exc:
         _fail([f"ovfkit synth: {exc}"])
     typer.echo(f"wrote {path}")
@@ -83,12 +99,16 @@ def validate(
 
 @app.command()
 def run(
-    modality: RunModality = typer.Option(RunModality.all, help="Which part of the book to run."),
+    modality: RunModality = typer.Option(RunModality.all, help="Which modality's parts of the book to run."),
+    study: Study = typer.Option(Study.all, help="Which study: astlof (zhang2024 X-ray, liu2025 CT), acute-chronic "
+                                                "(zhang2023, CT) or all."),
     profile: ProfileName = typer.Option(ProfileName.default, help="quick (tests), default (the book), paper."),
     seed: int = typer.Option(42, help="Seed of the synthetic cohort and of every model."),
     build_dir: Optional[Path] = typer.Option(None, help="Working folder (default: build/<profile>)."),
     out_dir: Optional[Path] = typer.Option(None, help="Where _build/html goes (default: the repository root)."),
     book: bool = typer.Option(True, help="Build the Jupyter Book after executing the notebooks."),
+    parts: Optional[str] = typer.Option(None, hidden=True, help="Comma-separated part keys, one after another "
+                                                                "(the side-by-side lanes of a run)."),
 ) -> None:
     """Generate the cohort if missing, execute the notebooks with papermill and build the book."""
     from ovfkit.manifest import ManifestError
@@ -100,7 +120,8 @@ def run(
                "or use `make book`"])
 
     try:
-        _run(modality.value, profile.value, seed=seed, build_dir=build_dir, out_dir=out_dir, book=book)
+        _run(modality.value, profile.value, seed=seed, build_dir=build_dir, out_dir=out_dir, book=book,
+             study=study.value, parts=parts.split(",") if parts else None)
     except ManifestError as exc:
         _fail(exc.problems + [f"{len(exc.problems)} problem(s) in {exc.path}"])
     except RunError as exc:

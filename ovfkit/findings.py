@@ -356,3 +356,46 @@ def discordant_findings(cases: pd.DataFrame, n_compared: int, a: str, b: str) ->
             f"A predicts class {first['pred_a']} (probability of the true class {first['p_true_a']:.2f}), "
             f"B predicts class {first['pred_b']} ({first['p_true_b']:.2f})."]
 
+
+
+def acute_chronic_findings(aucs: pd.DataFrame, delong: pd.DataFrame, baseline: pd.DataFrame) -> list[str]:
+    """The acute-vs-chronic study (zhang2023) in words: the baseline's difficulty, each model's test AUC
+    beside the paper's, and the paired DeLong tests on the test set.
+
+    Parameters
+    ----------
+    aucs : DataFrame
+        Chapter 04's ``model_aucs``: ``model``, ``cohort`` (``training``/``test``), ``auc``, ``ci_low``,
+        ``ci_high``, ``paper_auc``.
+    delong : DataFrame
+        Chapter 04's ``delong``: ``cohort``, ``a``, ``b``, ``difference``, ``p``, ``p (Holm)``.
+    baseline : DataFrame
+        Chapter 01's ``baseline_auc`` (``cohort``, ``auc``, ``ci_low``, ``ci_high``).
+    """
+    out = []
+    if len(baseline):
+        b = baseline.iloc[0]
+        out.append(f"A plain radiomics logistic regression reaches a test AUC of {auc_text(b['auc'], b['ci_low'], b['ci_high'])} "
+                   "(chapter 01): the synthetic task is neither trivial nor hopeless.")
+    test = aucs[aucs["cohort"] == "test"] if len(aucs) else aucs
+    if len(test):
+        parts = [f"{r['model']} {auc_text(r['auc'], r['ci_low'], r['ci_high'])} (paper {r['paper_auc']:.3f})"
+                 for _, r in test.iterrows()]
+        best = test.loc[test["auc"].idxmax()]
+        out.append("Test AUC of the four models: " + "; ".join(parts) + f". The highest here is {best['model']}; "
+                   "on 20% of one center's patients the intervals are wide, so the ranking is not settled by these "
+                   "point estimates.")
+    d = delong[delong["cohort"] == "test"] if len(delong) else delong
+    if len(d):
+        sig = d[d["p (Holm)"] < ALPHA]
+        named = "; ".join(f"{r['a']} vs {r['b']} (difference {r['difference']:+.3f}, Holm-adjusted p {format_p(r['p (Holm)'])})"
+                          for _, r in sig.iterrows())
+        fn = d[((d["a"] == "fusion") & (d["b"] == "nomogram")) | ((d["a"] == "nomogram") & (d["b"] == "fusion"))]
+        text = (f"Paired DeLong tests on the test set: {len(sig)} of {len(d)} pairs differ after Holm's correction"
+                + (f" ({named})" if len(sig) else "") + ".")
+        if len(fn):
+            r = fn.iloc[0]
+            text += (f" Fusion against the nomogram: difference {r['difference']:+.3f}, p {format_p(r['p'])} "
+                     "(the paper: P = 0.668).")
+        out.append(text)
+    return out

@@ -90,7 +90,8 @@ class FusionSettings:
     lasso_cv: int = 10
     post_lasso_threshold: float | None = None  # liu2025: 0.5
     seed: int = 0
-    combat: bool = True  # False: the sensitivity analysis without ComBat
+    combat: bool = True  # False: the sensitivity analysis without ComBat, or one scanner (zhang2023)
+    lasso_method: str = "lasso"  # LassoSelector's method; "logistic" for a binary label (zhang2023)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,8 @@ def prepare(sources, X: pd.DataFrame, ctx: Context, settings: FusionSettings) ->
 def selection(sources, X, ctx: Context, settings: FusionSettings) -> list[tuple]:
     """The steps before the classifier: prepare, z-score, LASSO (, post-LASSO correlation filter)."""
     steps = [("prepare", prepare(sources, X, ctx, settings)), ("scale", StandardScaler()),
-             ("lasso", LassoSelector(cv=settings.lasso_cv, groups=ctx.groups, random_state=settings.seed))]
+             ("lasso", LassoSelector(method=settings.lasso_method, cv=settings.lasso_cv, groups=ctx.groups,
+                                     random_state=settings.seed))]
     if settings.post_lasso_threshold is not None:
         steps.append(("decorrelate", CorrelationFilter("spearman", settings.post_lasso_threshold)))
     return steps

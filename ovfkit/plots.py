@@ -128,8 +128,9 @@ def _scale_bar(ax, mm_per_px: float, width_mm: float, preferred_mm: float = 10.0
     return length
 
 
-def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0):
-    """Grid of vertebrae: rows ASTLOF class, columns center; reader 1's outline in yellow.
+def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0, by: str = "astlof_class"):
+    """Grid of vertebrae: rows ASTLOF class (or the values of column ``by``, e.g. ``acuity``), columns
+    center; reader 1's outline in yellow.
 
     X-ray patches are shown as acquired (anterior left, superior up); CT as the largest sagittal
     slice in a bone window (W 1500, L 300). Each image carries a 10 mm scale bar (shorter on an image
@@ -141,12 +142,13 @@ def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0):
 
     centers = sorted(manifest["center"].unique(), key=lambda c: (len(c), c))
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(3, len(centers) * per_cell, figsize=(2.3 * len(centers) * per_cell, 7.2),
-                             squeeze=False)
+    values = (0, 1, 2) if by == "astlof_class" else tuple(sorted(manifest[by].astype(str).unique()))
+    fig, axes = plt.subplots(len(values), len(centers) * per_cell,
+                             figsize=(2.3 * len(centers) * per_cell, 2.4 * len(values)), squeeze=False)
     shown = []
-    for r, cls in enumerate((0, 1, 2)):
+    for r, cls in enumerate(values):
         for c, center in enumerate(centers):
-            pool = manifest[(manifest["astlof_class"] == cls) & (manifest["center"] == center)]
+            pool = manifest[(manifest[by] == cls) & (manifest["center"] == center)]
             picks = pool.iloc[np.sort(rng.choice(len(pool), size=min(per_cell, len(pool)), replace=False))] \
                 if len(pool) else pool
             for k in range(per_cell):
@@ -155,7 +157,7 @@ def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0):
                 ax.set_yticks([])
                 if k >= len(picks):
                     ax.set_facecolor("0.9")
-                    ax.text(0.5, 0.5, f"no class {cls} vertebra\nat center {center}", transform=ax.transAxes,
+                    ax.text(0.5, 0.5, f"no {cls} vertebra\nat center {center}", transform=ax.transAxes,
                             ha="center", va="center", fontsize=7, color="0.4")
                     continue
                 row = picks.iloc[k]
@@ -173,10 +175,10 @@ def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0):
                 bar_mm = _scale_bar(ax, mm_per_px, img.shape[1] * mm_per_px)
                 ax.set_title(f"{row['vertebra_id']}  M{row['morphology']} R{row['mri']} B{row['bmd']} "
                              f"C{row['clinical']}", fontsize=6.5)
-                shown.append({"vertebra_id": row["vertebra_id"], "center": center, "astlof_class": cls,
+                shown.append({"vertebra_id": row["vertebra_id"], "center": center, by: cls,
                               "image": Path(row["image"]).name, "column_spacing_mm": mm_per_px,
                               "scale_bar_mm": bar_mm})
-        axes[r, 0].set_ylabel(f"class {cls}", fontsize=10)
+        axes[r, 0].set_ylabel(f"class {cls}" if by == "astlof_class" else str(cls), fontsize=10)
     for c, center in enumerate(centers):
         axes[0, c * per_cell].annotate(f"center {center}", (0, 1.25), xycoords="axes fraction", fontsize=10,
                                        fontweight="bold")
@@ -552,7 +554,8 @@ def lasso_selection(record: dict):
     for a, style, label in ((record["alpha_cv"], "--", "lambda (CV)"), (record["alpha"], ":", "lambda used")):
         ax.axvline(np.log10(a), color="0.3", ls=style, label=label)
     ax.set_xlabel("log10(lambda)")
-    ax.set_ylabel("cross-validated mean squared error")
+    ax.set_ylabel("cross-validated log-loss" if record.get("method") == "logistic"
+                  else "cross-validated mean squared error")
     ax.legend(frameon=False, fontsize=8)
     ax = axes[1]
     path = record["coef_path"]
@@ -726,6 +729,84 @@ def calibration_curves(tables: dict):
     return _class_curves_by_cohort(tables, "mean_predicted", "observed",
                                    lambda k, g: f"class {k} (Brier {g['brier'].iloc[0]:.3f})",
                                    "mean predicted probability", "observed frequency", "upper left", marker="o")
+
+
+def roc_curves(curves: dict):
+    """ROC curves of several models, one panel per cohort; returns (fig, data).
+
+    Parameters
+    ----------
+    curves : dict
+        Cohort -> {model name -> (y, score)}: the binary outcome and each model's P(positive), aligned.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.9 * len(curves), 3.7), squeeze=False)
+    rows = []
+    for ax, (cohort, models_) in zip(axes[0], curves.items()):
+        for name, (y, score) in models_.items():
+            fpr, tpr, _ = roc_curve(y, score)
+            auc = roc_auc_score(y, score)
+            ax.plot(fpr, tpr, lw=1.4, label=f"{name} (AUC {auc:.3f})")
+            rows.append(pd.DataFrame({"cohort": cohort, "model": name, "fpr": fpr, "tpr": tpr, "auc": auc}))
+        ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=0.8)
+        ax.set_title(cohort, fontsize=10)
+        ax.set_xlabel("1 - specificity")
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+    axes[0][0].set_ylabel("sensitivity")
+    fig.tight_layout()
+    return fig, pd.concat(rows, ignore_index=True)
+
+
+def calibration_with_ci(table: pd.DataFrame, summary: dict, title: str = ""):
+    """A reliability curve with 95% bootstrap intervals per bin, and the calibration slope and intercept.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`ovfkit.calibration.calibration_curve_ci` (``mean_predicted``, ``observed``, ``low``, ``high``, ``n``).
+    summary : dict
+        :func:`ovfkit.calibration.calibration_slope_intercept` of the same rows, and ``brier``.
+    """
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    ax.plot([0, 1], [0, 1], color="0.6", ls=":", lw=0.8, label="perfect calibration")
+    err = np.vstack([table["observed"] - table["low"], table["high"] - table["observed"]]).clip(min=0)
+    ax.errorbar(table["mean_predicted"], table["observed"], yerr=err, fmt="o-", ms=4, color="#4C72B0",
+                ecolor="0.6", capsize=3, label="observed (95% CI)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.text(0.98, 0.04, f"slope {summary['slope']:.2f} ({summary['slope_low']:.2f} to {summary['slope_high']:.2f})\n"
+            f"intercept {summary['intercept']:.2f} ({summary['intercept_low']:.2f} to "
+            f"{summary['intercept_high']:.2f})\nBrier {summary['brier']:.3f}",
+            ha="right", va="bottom", fontsize=8, transform=ax.transAxes)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, frameon=False, loc="upper left")
+    fig.tight_layout()
+    return fig, table
+
+
+def decision_curves_with_bands(table: pd.DataFrame, title: str = ""):
+    """Net benefit against threshold probability with 95% bootstrap bands, treat-all and treat-none.
+
+    ``table``: :func:`ovfkit.calibration.net_benefit_bands` (``model``, ``threshold``, ``net_benefit``,
+    ``low``, ``high``). Returns (fig, data).
+    """
+    fig, ax = plt.subplots(figsize=(6.2, 4.0))
+    for name, g in table.groupby("model", sort=False):
+        style = {"all": dict(color="0.5", ls="--"), "none": dict(color="k", lw=0.8)}.get(name, {})
+        line, = ax.plot(g["threshold"], g["net_benefit"], label=name, **style)
+        if name not in ("all", "none"):
+            ax.fill_between(g["threshold"], g["low"], g["high"], color=line.get_color(), alpha=0.15, lw=0)
+    prev = table.loc[table["model"] == "all", "net_benefit"].max()
+    ax.set_ylim(-0.1, max(prev, 0.05) * 1.15)
+    ax.set_xlabel("threshold probability")
+    ax.set_ylabel("net benefit")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig, table
 
 
 def decision_curves(curves: dict, names=None):

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -43,6 +44,44 @@ MODALITY_TITLES = {"xray": "X-ray (lateral radiograph, zhang2024 design)", "ct":
 MODALITY_NAMES = {"xray": "X-ray", "ct": "CT"}
 
 
+#: The chapters of the acute-vs-chronic study (zhang2023), in ``notebooks/acute_chronic``.
+AC_CHAPTERS: tuple[str, ...] = ("01_cohort", "02_features", "03_models", "04_nomogram")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the book: a study on one modality, its chapters and where its notebooks are.
+
+    ``key`` names the part's folders (``build/<profile>/<key>/``, ``book/<key>/``) and its figure labels;
+    the cohort design and the task come from :func:`ovfkit.settings.settings` for ``study``.
+    """
+
+    key: str
+    study: str
+    modality: str
+    chapters: tuple
+    notebooks: str
+    title: str
+
+
+PARTS: dict[str, Part] = {
+    "xray": Part("xray", "astlof", "xray", CHAPTERS, "notebooks", MODALITY_TITLES["xray"]),
+    "ct": Part("ct", "astlof", "ct", CHAPTERS, "notebooks", MODALITY_TITLES["ct"]),
+    "acute-chronic": Part("acute-chronic", "acute-chronic", "ct", AC_CHAPTERS, "notebooks/acute_chronic",
+                          "Acute vs chronic (CT, zhang2023 design)"),
+}
+STUDIES = ("astlof", "acute-chronic")
+
+
+def select_parts(modality: str = "all", study: str = "all") -> list[Part]:
+    """The parts of the book that ``ovfkit run --modality M --study S`` runs, in book order."""
+    if modality not in (*synth.MODALITIES, "all"):
+        raise ValueError(f"modality {modality!r} is not one of xray, ct, all")
+    if study not in (*STUDIES, "all"):
+        raise ValueError(f"study {study!r} is not one of {', '.join(STUDIES)}, all")
+    return [p for p in PARTS.values() if study in ("all", p.study) and modality in ("all", p.modality)]
+
+
 INTRO_PAGES = ("clinicians", "methods")
 SUMMARY_PAGES = ("results", "reproducibility", "glossary", "references")
 
@@ -60,22 +99,24 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def synth_command(modality: str, data_dir: Path, seed: int, n_patients: int | None) -> list[str]:
+def synth_command(modality: str, data_dir: Path, seed: int, n_patients: int | None,
+                  design: str | None = None) -> list[str]:
     """The ``ovfkit synth`` command line that writes the synthetic cohort of a run into ``data_dir``
     (``--reuse``: nothing to do when ``data_dir`` holds it already)."""
     return ([sys.executable, "-m", "ovfkit", "synth", "--modality", modality, "--out", str(data_dir),
-             "--seed", str(seed)] + ([] if n_patients is None else ["--n-patients", str(n_patients)]) + ["--reuse"])
+             "--seed", str(seed)] + ([] if n_patients is None else ["--n-patients", str(n_patients)])
+            + ([] if design in (None, modality) else ["--design", design]) + ["--reuse"])
 
 
-def ensure_cohort(modality: str, data_dir: Path, seed: int, n_patients: int | None) -> Path:
+def ensure_cohort(modality: str, data_dir: Path, seed: int, n_patients: int | None, design: str | None = None) -> Path:
     """Generate the synthetic cohort unless ``data_dir`` already holds one made with these settings."""
-    if not synth.cohort_is_current(data_dir, modality, seed, n_patients):
-        print(f"[ovfkit] generating the synthetic {modality} cohort in {data_dir}", flush=True)
-        command = synth_command(modality, data_dir, seed, n_patients)
+    if not synth.cohort_is_current(data_dir, modality, seed, n_patients, design=design):
+        print(f"[ovfkit] generating the synthetic {design or modality} cohort in {data_dir}", flush=True)
+        command = synth_command(modality, data_dir, seed, n_patients, design)
         try:  # in a process group of its own, so that its workers end with it (ovfkit.lifeline)
             lifeline.run_group(command)
         except subprocess.CalledProcessError as exc:
-            raise RunError(f"generating the synthetic {modality} cohort failed (exit {exc.returncode}): "
+            raise RunError(f"generating the synthetic {design or modality} cohort failed (exit {exc.returncode}): "
                            f"{' '.join(command)}") from None
     return data_dir / "manifest.csv"
 
@@ -203,13 +244,15 @@ def _with_modality(source: str, modality: str | None) -> tuple[str, bool]:
     return source, False
 
 
-def render_for_book(nb, params: dict, commands: list[str], prov: dict, key: str, seconds: float | None = None):
+def render_for_book(nb, params: dict, commands: list[str], prov: dict, key: str, seconds: float | None = None,
+                    part: str | None = None):
     """A copy of an executed notebook for the book.
 
     The parameter cells become a box that holds the commands re-executing it (:func:`reexecute_commands`);
     the title names the modality; code cells are collapsed (``hide-input``: a reader opens them); what a
     cell printed on stderr (library warnings with the build machine's paths) is left out of the page and
     counted in the provenance box, which ends the page; the executed notebook keeps everything.
+    ``part`` (default: the modality) prefixes the figure labels (:func:`figure_label`).
     """
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     cells, titled, stderr = [], False, 0
@@ -229,7 +272,7 @@ def render_for_book(nb, params: dict, commands: list[str], prov: dict, key: str,
                                                                    and o.get("name") == "stderr")]
                 stderr += len(cell.get("outputs", [])) - len(kept)
                 cell["outputs"] = kept
-                cells.extend(_figure_cells(cell, params.get("modality")))
+                cells.extend(_figure_cells(cell, part or params.get("modality")))
                 continue
             cells.append(cell)
     if stderr:
@@ -288,24 +331,25 @@ def _rendered_key(path: Path) -> str | None:
 
 
 def run_modality(modality: str, profile: str, *, seed: int, build_dir: Path, notebooks_dir: Path,
-                 chapters=CHAPTERS, manifest: Path | None = None) -> list[Path]:
-    """Execute (or reuse) every chapter for one modality; return the rendered notebooks.
+                 chapters=CHAPTERS, manifest: Path | None = None, part: str | None = None) -> list[Path]:
+    """Execute (or reuse) every chapter of one part of the book (default: the ASTLOF study on ``modality``);
+    return the rendered notebooks.
 
     This process is the run its kernels and workers live for (:func:`ovfkit.lifeline.holding`).
     """
     with lifeline.holding():
-        return _run_modality(modality, profile, seed=seed, build_dir=build_dir, notebooks_dir=notebooks_dir,
-                             chapters=chapters, manifest=manifest)
+        return _run_modality(PARTS[part or modality], profile, seed=seed, build_dir=build_dir,
+                             notebooks_dir=notebooks_dir, chapters=chapters, manifest=manifest)
 
 
-def _run_modality(modality: str, profile: str, *, seed: int, build_dir: Path, notebooks_dir: Path,
+def _run_modality(part: Part, profile: str, *, seed: int, build_dir: Path, notebooks_dir: Path,
                   chapters, manifest: Path | None) -> list[Path]:
-    prerequisite = None
+    modality, prerequisite = part.modality, None
     if manifest is None:
-        n_patients = settings(profile, modality, seed).n_patients
-        data_dir = build_dir / "data" / modality
-        manifest = ensure_cohort(modality, data_dir, seed, n_patients)
-        prerequisite = synth_command(modality, data_dir, seed, n_patients)
+        run = settings(profile, modality, seed, study=part.study)
+        data_dir = build_dir / "data" / part.key
+        manifest = ensure_cohort(modality, data_dir, seed, run.n_patients, run.design)
+        prerequisite = synth_command(modality, data_dir, seed, run.n_patients, run.design)
     load_manifest(manifest)  # validate once up front: a bad manifest stops here with every problem listed
     rendered = []
     for chapter in chapters:
@@ -313,31 +357,31 @@ def _run_modality(modality: str, profile: str, *, seed: int, build_dir: Path, no
         if not src.exists():
             raise RunError(f"notebook {src} not found; chapters come from {notebooks_dir}")
         params = {"modality": modality, "manifest": str(manifest.resolve()),
-                  "output_dir": str((build_dir / modality / "figures").resolve()),
+                  "output_dir": str((build_dir / part.key / "figures").resolve()),
                   "cache_dir": str((build_dir / "cache").resolve()), "seed": seed,
                   "profile": profile}
         key = _notebook_key(src, params, manifest)
-        out = build_dir / "book" / modality / f"{chapter}.ipynb"
+        out = build_dir / "book" / part.key / f"{chapter}.ipynb"
         rendered.append(out)
         if _rendered_key(out) == key:
-            print(f"[ovfkit] {modality}/{chapter}: unchanged, reusing", flush=True)
+            print(f"[ovfkit] {part.key}/{chapter}: unchanged, reusing", flush=True)
             continue
-        print(f"[ovfkit] {modality}/{chapter}: executing", flush=True)
+        print(f"[ovfkit] {part.key}/{chapter}: executing", flush=True)
         t0 = time.perf_counter()
-        executed = build_dir / modality / "executed" / f"{chapter}.ipynb"
+        executed = build_dir / part.key / "executed" / f"{chapter}.ipynb"
         nb = execute_notebook(src, executed, params, cwd=REPO_ROOT)
         seconds = time.perf_counter() - t0
         defaults = notebook_parameters(nbformat.read(src, as_version=4))
-        prov = chapter_provenance(manifest, params, defaults)
+        prov = chapter_provenance(manifest, params, defaults, part.study)
         prov["run time"] = f"{seconds:.1f} s"
         commands = reexecute_commands(src, executed, params, defaults, prerequisite)
-        book_nb = render_for_book(nb, params, commands, prov, key, seconds)
+        book_nb = render_for_book(nb, params, commands, prov, key, seconds, part=part.key)
         _write_if_changed(out, nbformat.writes(book_nb).encode())
-        print(f"[ovfkit] {modality}/{chapter}: done in {seconds:.1f} s", flush=True)
+        print(f"[ovfkit] {part.key}/{chapter}: done in {seconds:.1f} s", flush=True)
     return rendered
 
 
-def chapter_provenance(manifest: Path, params: dict, defaults: dict) -> dict:
+def chapter_provenance(manifest: Path, params: dict, defaults: dict, study: str = "astlof") -> dict:
     """The provenance box of a chapter: :func:`ovfkit.provenance.record`, the execution time (UTC), the
     code hash of the synthetic generator that made the cohort, and the hash of every stand-in checkpoint
     the chapter's backbones load."""
@@ -351,7 +395,7 @@ def chapter_provenance(manifest: Path, params: dict, defaults: dict) -> dict:
     made = Path(manifest).parent / "synth_settings.json"
     if made.is_file():
         rec["synthetic generator code"] = json.loads(made.read_text(encoding="utf-8")).get("code", "unknown")
-    run = settings(params["profile"], params["modality"], params["seed"])
+    run = settings(params["profile"], params["modality"], params["seed"], study=study)
     weights = params.get("weights", defaults.get("weights")) or {}
     for backbone in params.get("backbones", defaults.get("backbones", [])):
         if backbone in PROXIES and backbone not in weights:
@@ -380,8 +424,11 @@ def _findings_section(build_dir: Path, modalities, task: str = "astlof") -> str:
                                      title=f"What we found: {MODALITY_TITLES[m]}") for m in modalities)
 
 
-def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS) -> Path:
-    """Write the book's source into ``build_dir/book``: pages, static files, _toc.yml and _config.yml."""
+def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS, parts=()) -> Path:
+    """Write the book's source into ``build_dir/book``: pages, static files, _toc.yml and _config.yml.
+
+    ``modalities`` are the ASTLOF parts (with ``chapters``); ``parts`` the other studies' (:data:`PARTS`).
+    """
     src = build_dir / "book"
     for page in sorted((REPO_ROOT / "book").glob("*.md")) + sorted((REPO_ROOT / "book").glob("*.bib")):
         text = page.read_bytes()
@@ -405,7 +452,9 @@ def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS) -> Path:
     for m in modalities:
         toc["parts"].append({"caption": MODALITY_TITLES[m],
                              "chapters": [{"file": f"{m}/{c}"} for c in chapters]})
-    write_summary_pages(build_dir, modalities, chapters)
+    for part in parts:
+        toc["parts"].append({"caption": part.title, "chapters": [{"file": f"{part.key}/{c}"} for c in part.chapters]})
+    write_summary_pages(build_dir, modalities, chapters, parts=parts)
     toc["parts"].append({"caption": "Results and reproducibility",
                          "chapters": [{"file": p} for p in SUMMARY_PAGES]})
     _write_if_changed(src / "_toc.yml", yaml.safe_dump(toc, sort_keys=False).encode())
@@ -498,22 +547,31 @@ def _counterpart(build_dir: Path, modality: str, chapter: str, figures: str) -> 
     return ", ".join(links)
 
 
-def paper_item_lines(build_dir: Path, modalities) -> list[str]:
+#: The part of the book that answers each paper of another study than ASTLOF.
+PAPER_PART = {"zhang2023": "acute-chronic"}
+
+
+def paper_item_lines(build_dir: Path, modalities, parts=()) -> list[str]:
     """The results page's section matching every table and figure of the papers to the book."""
     import pandas as pd
 
     from ovfkit.study import paper_items
 
+    keys = {p.key for p in parts}
     lines = ["## Every item of the papers", "",
-             "Each numbered table and figure of the two papers, and each supplement that their results cite, "
+             "Each numbered table and figure of the papers, and each supplement that their results cite, "
              "with its counterpart in this book (the chapter, and the numbered figures where there are some) or "
              "why it has none.", ""]
     items = paper_items()
     for paper, rows in items.groupby("paper", sort=False):
+        part = PAPER_PART.get(paper)
+        if part is not None and part not in keys or part is None and not modalities:
+            continue
+        columns = {"this book": [part]} if part else {MODALITY_NAMES[m]: [m] for m in modalities}
         table = pd.DataFrame({
             "item": rows["item"], "what the paper shows": rows["content"],
-            **{MODALITY_NAMES[m]: [_counterpart(build_dir, m, c, f) for c, f in zip(rows["chapter"], rows["figures"])]
-               for m in modalities},
+            **{name: [_counterpart(build_dir, key, c, f) for c, f in zip(rows["chapter"], rows["figures"])]
+               for name, (key,) in columns.items()},
             "note": rows["note"].replace("", MISSING)})
         main = PAPER_MODALITY.get(paper)
         lines += [f"### {{cite:t}}`{paper}`" + (f" ({MODALITY_NAMES[main]})" if main else ""), "",
@@ -521,8 +579,23 @@ def paper_item_lines(build_dir: Path, modalities) -> list[str]:
     return lines
 
 
-def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: str = "astlof") -> None:
-    """The results summary and the reproducibility appendix, from the chapters' tables and metadata."""
+def acute_chronic_lines(build_dir: Path, part: Part) -> list[str]:
+    """The results page's section of the acute-vs-chronic study: its findings and the paper side by side."""
+    figures = build_dir / part.key / "figures"
+    side = findings.read(figures, "side_by_side")
+    return [f"## {part.title}", "",
+            findings.box(findings.acute_chronic_findings(findings.read(figures, "model_aucs"),
+                                                         findings.read(figures, "delong"),
+                                                         findings.read(figures, "baseline_auc"))), "",
+            "### Next to {cite:t}`zhang2023`", "",
+            "Every AUC of the paper's abstract and Table 2 beside this study's (training: the paper's in-sample "
+            "fit, here nested cross-validation; test: the 20% of patients held out). The chapters of the part "
+            "give every other number.", "", _md_table(side), ""]
+
+
+def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: str = "astlof", parts=()) -> None:
+    """The results summary and the reproducibility appendix, from the chapters' tables and metadata
+    (``modalities``: the ASTLOF parts; ``parts``: the other studies' :class:`Part`)."""
     import importlib.metadata as md
 
     src = build_dir / "book"
@@ -557,12 +630,14 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: st
             fus = fus.pivot(index="variant", columns="cohort", values=findings.auc_column(fus))
             fus = fus[[c for c in HELD_OUT if c in fus.columns]].reset_index()
         lines += [_md_table(fus), ""]
-    lines += paper_item_lines(build_dir, modalities)
+    for part in parts:
+        lines += acute_chronic_lines(build_dir, part)
+    lines += paper_item_lines(build_dir, modalities, parts)
     _write_if_changed(src / "results.md", "\n".join(lines).encode())
 
     rows = []
-    for m in modalities:
-        for c in chapters:
+    for m, chs in [(m, chapters) for m in modalities] + [(p.key, p.chapters) for p in parts]:
+        for c in chs:
             path = src / m / f"{c}.ipynb"
             meta = nbformat.read(path, as_version=4).metadata.get("ovfkit", {}) if path.exists() else {}
             prov = meta.get("provenance", {})
@@ -626,42 +701,62 @@ def thread_limits(n_processes: int) -> dict:
     return {name: os.environ.get(name, share) for name in THREAD_VARIABLES}
 
 
+def _lanes(parts: list[Part]) -> list[list[Part]]:
+    """Parts split over two side-by-side runs: the first part alone, the rest one after another (the X-ray
+    part takes about as long as the CT part and the acute-vs-chronic part together)."""
+    return [parts[:1], parts[1:]] if len(parts) > 1 else [parts]
+
+
 def run(modality: str = "all", profile: str = "default", *, seed: int = 42, build_dir: str | os.PathLike | None = None,
         out_dir: str | os.PathLike | None = None, notebooks_dir: str | os.PathLike | None = None,
-        book: bool = True, chapters=CHAPTERS, side_by_side: bool | None = None) -> Path | None:
+        book: bool = True, chapters=CHAPTERS, side_by_side: bool | None = None, study: str = "all",
+        parts: list[str] | None = None) -> Path | None:
     """Run the study for one or both modalities and build the book; return the book's index.html.
 
-    Both modalities run side by side (one ``ovfkit run --modality <m> --no-book`` process each) when
-    there is more than one core and the notebooks and chapters are the book's own (``side_by_side``
-    None); much of a chapter runs on one core, so two modalities share two cores better than one does.
+    ``modality`` and ``study`` choose the parts of the book (:func:`select_parts`: the ASTLOF study on
+    X-ray and CT, the acute-vs-chronic study on CT); ``parts`` names them instead (keys of :data:`PARTS`).
+    ``notebooks_dir`` and ``chapters`` replace the ASTLOF parts' notebooks (tests).
+    Parts run side by side (one ``ovfkit run --parts ... --no-book`` process per lane, :func:`_lanes`)
+    when there is more than one core and the notebooks and chapters are the book's own (``side_by_side``
+    None); much of a chapter runs on one core, so two runs share two cores better than one does.
     Every kernel and worker the run starts ends with it, even if it is killed (:mod:`ovfkit.lifeline`).
     """
     if profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
-    modalities = list(synth.MODALITIES) if modality == "all" else [modality]
-    for m in modalities:
-        if m not in synth.MODALITIES:
-            raise ValueError(f"modality {m!r} is not one of xray, ct, all")
+    if parts is None:
+        chosen = select_parts(modality, study)
+    else:
+        unknown = [k for k in parts if k not in PARTS]
+        if unknown:
+            raise ValueError(f"part(s) {unknown} are not among {', '.join(PARTS)}")
+        chosen = [PARTS[k] for k in parts]
     build_dir = Path(build_dir) if build_dir else REPO_ROOT / "build" / profile
     own = notebooks_dir is None and tuple(chapters) == CHAPTERS
-    notebooks_dir = Path(notebooks_dir) if notebooks_dir else REPO_ROOT / "notebooks"
     if side_by_side is None:
-        side_by_side = own and len(modalities) > 1 and (os.cpu_count() or 1) > 1
+        side_by_side = own and len(chosen) > 1 and (os.cpu_count() or 1) > 1
     t0 = time.perf_counter()
     if side_by_side:
-        commands = [[sys.executable, "-m", "ovfkit", "run", "--modality", m, "--profile", profile, "--seed", str(seed),
-                     "--build-dir", str(build_dir), "--no-book"] for m in modalities]
+        lanes = _lanes(chosen)
+        commands = [[sys.executable, "-m", "ovfkit", "run", "--parts", ",".join(p.key for p in lane), "--profile",
+                     profile, "--seed", str(seed), "--build-dir", str(build_dir), "--no-book"] for lane in lanes]
         try:
             with lifeline.holding():
                 lifeline.run_groups(commands, env=thread_limits(len(commands)))
         except subprocess.CalledProcessError as exc:
             raise RunError(f"`{' '.join(exc.cmd[2:])}` failed (exit {exc.returncode}); its message is above") from None
     else:
-        for m in modalities:
-            run_modality(m, profile, seed=seed, build_dir=build_dir, notebooks_dir=notebooks_dir, chapters=chapters)
+        for part in chosen:
+            if part.study == "astlof":
+                nbs = Path(notebooks_dir) if notebooks_dir else REPO_ROOT / part.notebooks
+                run_modality(part.modality, profile, seed=seed, build_dir=build_dir, notebooks_dir=nbs,
+                             chapters=chapters, part=part.key)
+            else:
+                run_modality(part.modality, profile, seed=seed, build_dir=build_dir,
+                             notebooks_dir=REPO_ROOT / part.notebooks, chapters=part.chapters, part=part.key)
     if not book:
         return None
-    src = assemble_book(build_dir, modalities, chapters)
+    astlof = [p.key for p in chosen if p.study == "astlof"]
+    src = assemble_book(build_dir, astlof, chapters, parts=[p for p in chosen if p.study != "astlof"])
     index = build_book(src, Path(out_dir) if out_dir else REPO_ROOT)
     print(f"[ovfkit] book ready: {index} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return index

@@ -16,6 +16,11 @@ regressed on the features. ovfkit's default, ``LassoSelector(method="lasso")``, 
 (:class:`sklearn.linear_model.LassoCV` on the class code 0/1/2, which is ordinal in ASTLOF);
 ``method="multinomial"`` is the L1 multinomial logistic alternative (one coefficient vector per class,
 a feature kept when any class uses it), slower and not what the papers show.
+
+For a binary label (zhang2023's acute vs chronic) ``method="logistic"`` is the L1-penalized logistic
+regression, the model for a 0/1 outcome. zhang2023 also writes "LASSO-Cox"; a Cox model is for a time to
+an event with censoring, and acute vs chronic has neither a time nor censoring, so no Cox partial likelihood
+can be written for it.
 """
 
 from __future__ import annotations
@@ -122,10 +127,12 @@ class LassoSelector(SelectorMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"lasso", "multinomial"}, default "lasso"
+    method : {"lasso", "multinomial", "logistic"}, default "lasso"
         ``"lasso"``: :class:`~sklearn.linear_model.LassoCV` on the class code (the papers' single
         coefficient path); ``"multinomial"``: L1 multinomial
-        :class:`~sklearn.linear_model.LogisticRegressionCV` (saga), a feature kept if any class uses it.
+        :class:`~sklearn.linear_model.LogisticRegressionCV` (saga), a feature kept if any class uses it;
+        ``"logistic"`` (binary labels only): L1 logistic regression (liblinear), the penalty chosen by
+        cross-validated log-loss, with the coefficient path refitted on all rows ``fit`` sees.
     cv : int, default 10
         Folds for choosing the penalty (the papers: 10).
     groups : Series, optional
@@ -155,7 +162,7 @@ class LassoSelector(SelectorMixin, BaseEstimator):
         score sklearn reports, per sample) at each penalty.
     cv_score_std_ : ndarray, shape (n_alphas,)
     coef_path_ : ndarray, shape (n_features_in_, n_alphas)
-        Coefficients along the path (lasso), for the coefficient-path figure.
+        Coefficients along the path (lasso and logistic), for the coefficient-path figure.
     coef_ : ndarray, shape (n_features_in_,) or (n_classes, n_features_in_)
     support_ : ndarray of bool, shape (n_features_in_,)
     """
@@ -187,8 +194,11 @@ class LassoSelector(SelectorMixin, BaseEstimator):
     def fit(self, X, y):
         index = X.index if isinstance(X, pd.DataFrame) else None
         X, y = validate_data(self, X, y, reset=True, dtype=np.float64)
-        if self.method not in ("lasso", "multinomial"):
-            raise ValueError(f"method={self.method!r} is not 'lasso' or 'multinomial'")
+        if self.method not in ("lasso", "multinomial", "logistic"):
+            raise ValueError(f"method={self.method!r} is not 'lasso', 'multinomial' or 'logistic'")
+        if self.method == "logistic" and len(np.unique(y)) != 2:
+            raise ValueError(f"method='logistic' needs a binary label, got classes {sorted(np.unique(y))}; "
+                             "use method='lasso' or 'multinomial' for more classes")
         if not isinstance(self.cv, (int, np.integer)) or self.cv < 2:
             raise ValueError(f"cv={self.cv!r} must be an integer >= 2 (number of folds)")
         sd = X.std(axis=0)
@@ -210,6 +220,8 @@ class LassoSelector(SelectorMixin, BaseEstimator):
             self.alpha_ = float(self.alphas_[k])
             self.coef_ = path[:, k]
             self.support_ = np.abs(self.coef_) > 0
+        elif self.method == "logistic":
+            self._fit_logistic(Z, y, folds)
         else:
             Cs = np.logspace(np.log10(self.eps) - 1, 1, self.n_alphas)
             model = LogisticRegressionCV(Cs=Cs, cv=folds, l1_ratios=(1.0,), solver="saga", scoring="neg_log_loss",
@@ -225,6 +237,35 @@ class LassoSelector(SelectorMixin, BaseEstimator):
             self.coef_path_ = None
             self.support_ = (np.abs(np.atleast_2d(model.coef_)) > 0).any(axis=0)
         return self
+
+    def _fit_logistic(self, Z, y, folds):
+        """L1 logistic regression: penalty by cross-validated log-loss, path refitted on all rows."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.svm import l1_min_c
+
+        c_min = l1_min_c(Z, y, loss="log")  # below it no feature enters
+        Cs = c_min * np.logspace(0, -np.log10(self.eps), self.n_alphas)
+        common = dict(l1_ratio=1.0, solver="liblinear", max_iter=5000, tol=1e-6, random_state=self.random_state)
+        losses = np.empty((len(folds), len(Cs)))
+        for f, (tr, te) in enumerate(folds):
+            for j, C in enumerate(Cs):
+                m = LogisticRegression(C=C, **common).fit(Z[tr], y[tr])
+                p = np.clip(m.predict_proba(Z[te])[:, 1], 1e-12, 1 - 1e-12)
+                yt = y[te] == m.classes_[1]
+                losses[f, j] = -np.mean(yt * np.log(p) + (~yt) * np.log(1 - p))
+        path = np.column_stack([LogisticRegression(C=C, **common).fit(Z, y).coef_[0] for C in Cs])
+        self.alphas_ = 1.0 / Cs
+        self.cv_score_ = losses.mean(axis=0)
+        self.cv_score_std_ = losses.std(axis=0)
+        self.coef_path_ = path
+        nonzero = (np.abs(path) > 0).sum(axis=0)
+        k = int(np.argmin(self.cv_score_))
+        self.alpha_cv_ = float(self.alphas_[k])
+        if nonzero[k] < self.min_features and (nonzero >= self.min_features).any():
+            k = int(np.flatnonzero(nonzero >= self.min_features)[0])  # alphas_ are decreasing
+        self.alpha_ = float(self.alphas_[k])
+        self.coef_ = path[:, k]
+        self.support_ = np.abs(self.coef_) > 0
 
     def _get_support_mask(self):
         check_is_fitted(self, "support_")

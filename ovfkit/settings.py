@@ -13,19 +13,28 @@ Profiles:
   folds of nested cross-validation (each outer fit is the whole tuned pipeline; the paper profile has 5);
 * ``paper``: the papers' recipe (224 px X-ray, 30 epochs, full fine-tuning, 100 PCA components, wide
   grids, 2000 resamples); on a GPU.
+
+Studies: ``astlof`` (zhang2024 on X-ray, liu2025 on CT: three ASTLOF classes, three centers) and
+``acute-chronic`` (zhang2023, CT only: acute vs chronic, one center; 3-D radiomics on 1 mm isotropic
+voxels, L1-penalized logistic selection, 100 PCA components of the deep features in the default and paper
+profiles, no ComBat since there is one scanner, the paper's seven classifiers and logistic regression).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ovfkit.deep.recipe import Recipe
 from ovfkit.fusion import FusionSettings
 from ovfkit.manifest import COHORTS, HELD_OUT  # noqa: F401 - the cohort roles, re-exported with the settings
 from ovfkit.models import MODEL_NAMES
+from ovfkit.radiomics import default_params
 from ovfkit.task import Task, get_task
 
 PROFILES = ("quick", "default", "paper")
+STUDIES = ("astlof", "acute-chronic")
+#: zhang2023's seven classifiers and the logistic regression every reader expects as the reference.
+ACUTE_CHRONIC_CLASSIFIERS = ("LR", "SVM", "KNN", "DT", "RF", "ExtraTrees", "XGBoost", "LightGBM")
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,12 @@ class Settings:
         Which size of :func:`ovfkit.models.param_grid` (the profile's name).
     task : Task
         What is predicted (:mod:`ovfkit.task`): the ASTLOF class, or acute vs chronic.
+    study : str
+        ``astlof`` or ``acute-chronic``.
+    design : str
+        The synthetic cohort's design (a key of :data:`ovfkit.synth.DESIGNS`).
+    radiomics_params : str
+        The shipped PyRadiomics parameter file (:mod:`ovfkit.params`).
     """
 
     profile: str
@@ -70,9 +85,13 @@ class Settings:
     classifiers: tuple = MODEL_NAMES
     grid: str = "default"
     task: Task = get_task("astlof")
+    study: str = "astlof"
+    design: str = ""
+    radiomics_params: str = ""
 
 
-def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "astlof") -> Settings:
+def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "astlof",
+             study: str = "astlof") -> Settings:
     """The settings of ``profile`` for ``modality``; CT adds liu2025's post-LASSO filter (|rho| > 0.5).
 
     Parameters
@@ -82,7 +101,15 @@ def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "as
     seed : int
     task : str or Task
         ``astlof`` (three classes) or ``acuity`` (binary); see :mod:`ovfkit.task`.
+    study : {"astlof", "acute-chronic"}
+        ``acute-chronic`` is CT only and sets the task to ``acuity``, whatever ``task`` says.
     """
+    if study not in STUDIES:
+        raise ValueError(f"study {study!r} is not one of {', '.join(STUDIES)}")
+    if study == "acute-chronic":
+        if modality != "ct":
+            raise ValueError(f"the acute-chronic study is on CT (zhang2023); modality {modality!r} has no such study")
+        return _acute_chronic(settings(profile, modality, seed, "acuity"))
     task = get_task(task)
     if profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
@@ -95,13 +122,21 @@ def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "as
                         Recipe(size=32, epochs=2, trainable="layer4", max_train_batches=2, crossfit_folds=2,
                                proxy_steps=2, proxy_images=8, seed=seed),
                         FusionSettings(deep_components=8, lasso_cv=3, post_lasso_threshold=post, seed=seed),
-                        grid=profile, task=task)
+                        grid=profile, task=task, design=modality, radiomics_params=default_params(modality))
     if profile == "default":
         return Settings(profile, modality, seed, None, 1000, 3, 3, 5,
                         Recipe(size=64 if ct else 96, epochs=4, trainable="layer4", crossfit_folds=2, seed=seed),
                         FusionSettings(deep_components=32, lasso_cv=10, post_lasso_threshold=post, seed=seed),
-                        grid=profile, task=task)
+                        grid=profile, task=task, design=modality, radiomics_params=default_params(modality))
     return Settings(profile, modality, seed, None, 2000, 5, 5, 5,
                     Recipe(size=64 if ct else 224, epochs=30, trainable="all", crossfit_folds=5, seed=seed),
                     FusionSettings(deep_components=100, lasso_cv=10, post_lasso_threshold=post, seed=seed),
-                    grid=profile, task=task)
+                    grid=profile, task=task, design=modality, radiomics_params=default_params(modality))
+
+
+def _acute_chronic(base: Settings) -> Settings:
+    """zhang2023's study on top of the CT settings of the same profile (see the module's docstring)."""
+    components = base.fusion.deep_components if base.profile == "quick" else 100
+    return replace(base, study="acute-chronic", design="zhang2023", radiomics_params="ct_volume",
+                   classifiers=ACUTE_CHRONIC_CLASSIFIERS,
+                   fusion=replace(base.fusion, deep_components=components, combat=False, lasso_method="logistic"))

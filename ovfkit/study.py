@@ -144,7 +144,7 @@ def load_features(manifest: pd.DataFrame, settings: Settings, *, cache_dir, back
     ``training_rows="in-sample"`` gives the leaky deep features of the papers (see
     :func:`ovfkit.deep.deep_features`), only to measure that leak.
     """
-    params = radiomics.default_params(settings.modality)
+    params = settings.radiomics_params or radiomics.default_params(settings.modality)
     cache_dir = Path(cache_dir)
     rad = radiomics.extract_manifest(manifest, params, cache_dir=cache_dir / "radiomics", progress=False)
     reader_icc = reader_reliability(manifest, params, cache_dir=cache_dir, reader1=rad, form="ICC(2,1)")
@@ -213,7 +213,7 @@ def _selection_record(pipeline, variant: str) -> dict:
     before = steps["prepare"].get_feature_names_out()
     chosen = lasso.get_feature_names_out(before)
     final = steps["decorrelate"].get_feature_names_out(chosen) if "decorrelate" in steps else chosen
-    return {"variant": variant, "prepared": list(before), "lasso_selected": list(chosen), "selected": list(final),
+    return {"variant": variant, "method": lasso.method, "prepared": list(before), "lasso_selected": list(chosen), "selected": list(final),
             "alpha": lasso.alpha_, "alpha_cv": lasso.alpha_cv_, "alphas": lasso.alphas_, "cv_mse": lasso.cv_score_,
             "cv_mse_std": lasso.cv_score_std_, "coef_path": lasso.coef_path_, "coef": lasso.coef_}
 
@@ -440,8 +440,12 @@ class ModelResult:
         return max(auc, key=lambda k: (auc[k], -models.MODEL_NAMES.index(k)))
 
 
-def model_comparison(features: Features, settings: Settings, cache_dir, progress: bool = True) -> ModelResult:
-    """Nine classifiers x early fusion per backbone: nested CV on training, refit, held-out predictions.
+def model_comparison(features: Features, settings: Settings, cache_dir, progress: bool = True,
+                     sources: dict | None = None) -> ModelResult:
+    """The classifiers of ``settings`` x each variant: nested CV on training, refit, held-out predictions.
+
+    ``sources`` maps a variant's name to its feature sources (default: early fusion of radiomics with each
+    backbone, ``"early <backbone>"``); zhang2023's study also fits radiomics alone and deep features alone.
 
     The MLP stops after 500 adam epochs whether or not its loss has settled; scikit-learn's
     ConvergenceWarning for that is silenced here (documented in :mod:`ovfkit.models`). The SVM is
@@ -459,12 +463,11 @@ def model_comparison(features: Features, settings: Settings, cache_dir, progress
         inner = models.PatientKFold(ctx.groups, settings.inner_splits, settings.seed)
         outer = models.PatientKFold(ctx.groups, settings.outer_splits, settings.seed + 1)
         preds, chosen, fitted, seconds = [], {}, {}, {}
-        jobs = [(b, name) for b in features.backbones for name in settings.classifiers]
-        for b, name in tqdm(jobs, desc="classifiers", disable=not progress):
+        jobs = [(variant, name) for variant in chosen_sources for name in settings.classifiers]
+        for variant, name in tqdm(jobs, desc="classifiers", disable=not progress):
             t0 = time.perf_counter()
-            variant = f"early {b}"
-            Xv = X[features.columns([fusion.RADIOMICS, b])]
-            pipe = fusion.early_fusion([fusion.RADIOMICS, b], Xv, models.classifier(name, settings.seed, ctx.groups),
+            Xv = X[features.columns(chosen_sources[variant])]
+            pipe = fusion.early_fusion(chosen_sources[variant], Xv, models.classifier(name, settings.seed, ctx.groups),
                                        ctx, st, memory=mem)
             search = models.tuned(pipe, models.param_grid(name, settings.grid), inner, classes)
             oof, outer_params, final = models.nested_cv(search, Xv, y, outer, n_jobs=-1, classes=classes)
@@ -475,7 +478,8 @@ def model_comparison(features: Features, settings: Settings, cache_dir, progress
             seconds[(variant, name)] = time.perf_counter() - t0
         return ModelResult(pd.concat(preds, ignore_index=True), chosen, fitted, seconds)
 
-    key = _key(features, settings, ["models", list(settings.classifiers)])
+    chosen_sources = sources or {f"early {b}": [fusion.RADIOMICS, b] for b in features.backbones}
+    key = _key(features, settings, ["models", list(settings.classifiers), chosen_sources])
     return _cached("models", key, cache_dir, compute)
 
 

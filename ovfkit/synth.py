@@ -1,7 +1,9 @@
 """Deterministic synthetic multicenter OVF cohort (digital phantoms with known truth).
 
-The cohort follows the design of the papers (``../shared/STUDY.md``): center I is split by patient
-80/20 into ``train`` and ``internal``, center II is ``external`` and center III ``prospective``. Each
+The cohort follows the design of the papers (``../shared/STUDY.md``, :data:`DESIGNS`): center I is split
+by patient 80/20 into ``train`` and ``internal``, center II is ``external`` and center III ``prospective``;
+the acute-vs-chronic design ``zhang2023`` has one center (one scanner) split 80/20 by patient, every
+vertebra a visible fracture, acute ones more often in younger patients. Each
 vertebra gets true findings (morphology, MRI, BMD T-score, clinical) drawn from a latent model; the
 image shows only what a radiologist could see of them:
 
@@ -55,21 +57,79 @@ LEVEL_WEIGHTS = np.array([0.05, 0.12, 0.25, 0.27, 0.15, 0.10, 0.06])
 
 @dataclass(frozen=True)
 class CohortDesign:
-    """Cohort sizes of one paper (vertebra counts per cohort and the number of patients)."""
+    """Cohort design of one paper: vertebra counts per cohort, patients, and who the patients are.
+
+    Attributes
+    ----------
+    paper : str
+        The paper whose cohort this design follows.
+    modality : {"xray", "ct"}
+    n_patients : int
+    vertebrae : dict
+        Cohort -> vertebrae. ``train`` and ``internal`` come from the first of ``centers`` (split 8:2 by
+        patient), ``external`` from the second, ``prospective`` from the third.
+    stream : int
+        Key of the design's random streams (cohorts of different designs never share a draw).
+    centers : tuple of str
+        Acquisition of each center (keys of :data:`XRAY_CENTERS` / :data:`CT_CENTERS`).
+    age : tuple
+        Patient age in years: mean, SD, lowest, highest (normal, clipped).
+    p_male : float
+    acute_logit : tuple or None
+        Acute-vs-chronic designs (zhang2023): ``(a, b)`` of ``logit P(acute) = a + b * (age - 62) / 10``
+        per fractured vertebra, so that acute fractures come from younger patients, as in the paper. Every
+        vertebra is a visible compression or burst fracture (no occult fracture). None: the ASTLOF designs,
+        where the MRI finding follows the fracture and the patient's bone.
+    nonunion_in_chronic : float
+        Acute-vs-chronic designs: share of chronic fractures that did not heal (vacuum cleft or fluid).
+    band_in_chronic : float
+        Acute-vs-chronic designs: share of chronic fractures that show a condensation band on CT anyway
+        (zhang2023 found a few).
+    """
 
     paper: str
+    modality: str
     n_patients: int
     vertebrae: dict
+    stream: int
+    centers: tuple = ("I", "II", "III")
+    age: tuple = (71.0, 8.5, 50, 95)
+    p_male: float = 0.22
+    acute_logit: tuple | None = None
+    nonunion_in_chronic: float = 0.0
+    band_in_chronic: float = 0.0
 
     @property
     def n_vertebrae(self) -> int:
         return int(sum(self.vertebrae.values()))
 
 
+#: Cohort designs by name: ``xray`` and ``ct`` (the ASTLOF studies, each modality's default) and
+#: ``zhang2023`` (CT, acute vs chronic: one center, one scanner, 365 patients, 520 fractures, 8:2 split).
 DESIGNS: dict[str, CohortDesign] = {
-    "xray": CohortDesign("zhang2024", 942, {"train": 712, "internal": 178, "external": 111, "prospective": 75}),
-    "ct": CohortDesign("liu2025", 981, {"train": 750, "internal": 187, "external": 110, "prospective": 51}),
+    "xray": CohortDesign("zhang2024", "xray", 942, {"train": 712, "internal": 178, "external": 111,
+                                                    "prospective": 75}, stream=0),
+    "ct": CohortDesign("liu2025", "ct", 981, {"train": 750, "internal": 187, "external": 110, "prospective": 51},
+                       stream=1),
+    "zhang2023": CohortDesign("zhang2023", "ct", 365, {"train": 416, "internal": 104}, stream=2, centers=("iCT",),
+                              age=(61.7, 17.0, 17, 95), p_male=149 / 365, acute_logit=(0.5, -0.5),
+                              nonunion_in_chronic=0.2, band_in_chronic=0.05),
 }
+
+
+def get_design(modality: str, design: str | None = None) -> CohortDesign:
+    """The design called ``design`` (default: the modality's ASTLOF design), checked against ``modality``."""
+    if modality not in MODALITIES:
+        raise ValueError(f"modality {modality!r} is not one of {', '.join(MODALITIES)}")
+    name = modality if design is None else design
+    if name not in DESIGNS:
+        raise ValueError(f"design {name!r} is not one of {', '.join(DESIGNS)}")
+    if DESIGNS[name].modality != modality:
+        raise ValueError(f"design {name!r} is a {DESIGNS[name].modality} design, not {modality}; "
+                         f"pass --modality {DESIGNS[name].modality}")
+    return DESIGNS[name]
+
+
 COHORT_CENTER = {"train": "I", "internal": "I", "external": "II", "prospective": "III"}
 
 
@@ -106,6 +166,8 @@ CT_CENTERS = {
     "I": CtCenter(spacing=0.70, slice_thickness=1.25, kernel_mm=0.35, noise_hu=14.0, hu_offset=0.0, hu_gain=1.00),
     "II": CtCenter(spacing=0.80, slice_thickness=1.50, kernel_mm=0.45, noise_hu=16.0, hu_offset=12.0, hu_gain=1.04),
     "III": CtCenter(spacing=0.55, slice_thickness=0.625, kernel_mm=0.25, noise_hu=26.0, hu_offset=-10.0, hu_gain=0.97),
+    # zhang2023's one scanner (Philips Brilliance iCT, 120 kVp, 1.0 mm bone-window reconstructions).
+    "iCT": CtCenter(spacing=0.68, slice_thickness=1.0, kernel_mm=0.35, noise_hu=15.0, hu_offset=0.0, hu_gain=1.00),
 }
 
 
@@ -125,9 +187,10 @@ def _split_counts(total: int, weights) -> np.ndarray:
 
 
 def _patients(design: CohortDesign, n_patients: int, rng: np.random.Generator) -> pd.DataFrame:
-    centers = ("I", "II", "III")
+    centers = design.centers
     vert = design.vertebrae
-    center_vert = np.array([vert["train"] + vert["internal"], vert["external"], vert["prospective"]])
+    center_vert = np.array([vert["train"] + vert["internal"], vert.get("external", 0),
+                            vert.get("prospective", 0)])[:len(centers)]
     ratio = design.n_vertebrae / design.n_patients
     pats = _split_counts(n_patients, center_vert)
     rows = []
@@ -139,20 +202,21 @@ def _patients(design: CohortDesign, n_patients: int, rng: np.random.Generator) -
         for _ in range(extras):
             eligible = np.flatnonzero(counts < 3)
             counts[rng.choice(eligible)] += 1
-        if center == "I":
+        if center == centers[0]:
             order = rng.permutation(n_c)
             n_train = int(round(0.8 * n_c))
             cohort = np.where(np.isin(np.arange(n_c), order[:n_train]), "train", "internal")
         else:
-            cohort = np.full(n_c, "external" if center == "II" else "prospective")
+            cohort = np.full(n_c, "external" if center == centers[1] else "prospective")
         for i in range(n_c):
             pid += 1
             rows.append({"patient_id": f"P{pid:04d}", "center": center, "cohort": cohort[i],
                          "n_vertebrae": int(counts[i])})
     pat = pd.DataFrame(rows)
     n = len(pat)
-    age = np.clip(rng.normal(71.0, 8.5, n), 50, 95).round().astype(int)
-    male = rng.random(n) < 0.22
+    mean, sd, lo, hi = design.age
+    age = np.clip(rng.normal(mean, sd, n), lo, hi).round().astype(int)
+    male = rng.random(n) < design.p_male
     # DXA T-score: lower with age, slightly higher in men (same reference population).
     t = -2.78 - 0.018 * (age - 71) + 0.30 * male + rng.normal(0.0, 0.44, n)
     pat["age"] = age
@@ -167,19 +231,38 @@ def _choose(rng: np.random.Generator, options, probs) -> str:
     return options[int(rng.choice(len(options), p=p / p.sum()))]
 
 
-def _vertebra_findings(pat: pd.Series, rng: np.random.Generator) -> dict:
+def _astlof_fracture(frailty: float, rng: np.random.Generator) -> tuple[str, str]:
+    """Morphology and MRI finding of a fracture in the ASTLOF designs: both follow the patient's bone."""
+    morph = _choose(rng, ["normal", "compression", "burst"], [0.09, 0.84 - 0.05 * frailty, 0.07 + 0.05 * frailty])
+    if morph == "normal":
+        return morph, "edema"  # an occult fracture is seen on MRI only
+    p_nonunion = 0.05 + 0.05 * frailty + (0.06 if morph == "burst" else 0.0)
+    mri = _choose(rng, ["normal", "edema", "nonunion"], [0.19, 0.81 - p_nonunion, p_nonunion])
+    if mri == "nonunion":
+        mri = "vacuum_cleft" if rng.random() < 0.65 else "fluid"
+    return morph, mri
+
+
+def _acuity_fracture(age: float, rng: np.random.Generator, design: CohortDesign) -> tuple[str, str]:
+    """Morphology and MRI finding in an acute-vs-chronic design: a visible fracture, acute (edema) with a
+    probability that falls with age (:attr:`CohortDesign.acute_logit`), else healed or not united."""
+    morph = _choose(rng, ["compression", "burst"], [0.93, 0.07])
+    a, b = design.acute_logit
+    if rng.random() < 1.0 / (1.0 + np.exp(-(a + b * (age - 62.0) / 10.0))):
+        return morph, "edema"
+    if rng.random() < design.nonunion_in_chronic:
+        return morph, "vacuum_cleft" if rng.random() < 0.65 else "fluid"
+    return morph, "normal"  # healed
+
+
+def _vertebra_findings(pat: pd.Series, rng: np.random.Generator, design: CohortDesign) -> dict:
     """True findings of one fractured vertebra and the geometry parameters that show them."""
     t = float(pat["bmd_tscore"])
     frailty = np.clip((-t - 1.5) / 3.0, 0.0, 1.0)  # 0 at T=-1.5, 1 at T=-4.5
-    morph = _choose(rng, ["normal", "compression", "burst"],
-                    [0.09, 0.84 - 0.05 * frailty, 0.07 + 0.05 * frailty])
-    if morph == "normal":
-        mri = "edema"  # an occult fracture is seen on MRI only
+    if design.acute_logit is None:
+        morph, mri = _astlof_fracture(frailty, rng)
     else:
-        p_nonunion = 0.05 + 0.05 * frailty + (0.06 if morph == "burst" else 0.0)
-        mri = _choose(rng, ["normal", "edema", "nonunion"], [0.19, 0.81 - p_nonunion, p_nonunion])
-        if mri == "nonunion":
-            mri = "vacuum_cleft" if rng.random() < 0.65 else "fluid"
+        morph, mri = _acuity_fracture(float(pat["age"]), rng, design)
     # Clinical: follows acuity and patient-level pain propensity; invisible on images.
     prop = float(pat["pain_propensity"])
     base = {"normal": [0.38, 0.59, 0.03], "edema": [0.12, 0.84, 0.04],
@@ -200,7 +283,7 @@ def _vertebra_findings(pat: pd.Series, rng: np.random.Generator) -> dict:
         loss = float(np.clip(rng.normal(0.36 + 0.10 * frailty, 0.08), 0.22, 0.65))
     if mri in ("vacuum_cleft", "fluid"):
         loss = min(0.7, loss + 0.06)
-    return {
+    found = {
         "morphology_finding": shape if morph != "normal" else "normal",
         "mri_finding": mri,
         "clinical_finding": clinical,
@@ -209,6 +292,9 @@ def _vertebra_findings(pat: pd.Series, rng: np.random.Generator) -> dict:
         "condensation_band": bool(mri == "edema" and morph != "normal" and rng.random() < 0.75)
         or bool(mri == "edema" and morph == "normal" and rng.random() < 0.5),
     }
+    if design.band_in_chronic and mri != "edema":
+        found["condensation_band"] = bool(rng.random() < design.band_in_chronic)
+    return found
 
 
 def _reader(true_scores: np.ndarray, p_error: float, rng: np.random.Generator) -> np.ndarray:
@@ -225,7 +311,8 @@ def _reader(true_scores: np.ndarray, p_error: float, rng: np.random.Generator) -
 READER_ERROR = {"morphology": 0.05, "mri": 0.04, "bmd": 0.02, "clinical": 0.08}
 
 
-def cohort_table(modality: str, seed: int = 42, n_patients: int | None = None) -> pd.DataFrame:
+def cohort_table(modality: str, seed: int = 42, n_patients: int | None = None,
+                 design: str | None = None) -> pd.DataFrame:
     """The labels of the synthetic cohort, without images (fast, deterministic).
 
     Parameters
@@ -235,19 +322,20 @@ def cohort_table(modality: str, seed: int = 42, n_patients: int | None = None) -
     n_patients : int, optional
         Total patients over all cohorts; defaults to the paper's cohort (zhang2024 for X-ray, liu2025
         for CT). Cohort proportions and vertebrae per patient follow the paper.
+    design : str, optional
+        A key of :data:`DESIGNS` (default: ``modality``, the ASTLOF design); ``zhang2023`` is the CT
+        acute-vs-chronic cohort.
 
     Returns
     -------
     DataFrame, one row per vertebra, with the manifest's label columns and the hidden truth
     (``true_*``, geometry) used to draw the images.
     """
-    if modality not in MODALITIES:
-        raise ValueError(f"modality {modality!r} is not one of {', '.join(MODALITIES)}")
-    design = DESIGNS[modality]
+    design = get_design(modality, design)
     n_patients = design.n_patients if n_patients is None else int(n_patients)
     if n_patients < 8:
         raise ValueError(f"n_patients={n_patients} is too small; use at least 8 so that every cohort has a patient")
-    rng = np.random.default_rng([seed, MODALITIES.index(modality), 0])
+    rng = np.random.default_rng([seed, design.stream, 0])
     pat = _patients(design, n_patients, rng)
     rows = []
     for _, p in pat.iterrows():
@@ -257,7 +345,7 @@ def cohort_table(modality: str, seed: int = 42, n_patients: int | None = None) -
         while len(levels) < p["n_vertebrae"]:  # collisions at the ends of the range
             levels = sorted(set(levels) | {int(rng.integers(0, len(LEVELS)))})
         for lev in levels:
-            f = _vertebra_findings(p, rng)
+            f = _vertebra_findings(p, rng, design)
             rows.append({"patient_id": p["patient_id"], "vertebra_id": f"{p['patient_id']}_{LEVELS[lev]}",
                          "level": LEVELS[lev], "center": p["center"], "cohort": p["cohort"],
                          "modality": modality, "age": int(p["age"]), "sex": p["sex"],
@@ -635,40 +723,42 @@ def phantom(row: pd.Series, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     return _ct_image(row, CT_CENTERS[row["center"]], rng)
 
 
-def _repeat_rng(seed: int, modality: str, index: int) -> np.random.Generator:
+def _repeat_rng(seed: int, stream: int, index: int) -> np.random.Generator:
     """The random stream of reader 1's repeat outline of case ``index``: its own stream (key 3), so that
     adding it changed no byte of the images, masks and reader-2 masks drawn from the case's stream (key 1)."""
-    return np.random.default_rng([seed, MODALITIES.index(modality), 3, index])
+    return np.random.default_rng([seed, stream, 3, index])
 
 
-def reoutlined_rows(table: pd.DataFrame, seed: int, n_reader2: int = 30) -> np.ndarray:
+def reoutlined_rows(table: pd.DataFrame, seed: int, n_reader2: int = 30, design: str | None = None) -> np.ndarray:
     """Rows of :func:`cohort_table` that reader 2 outlines, and reader 1 again weeks later.
 
-    A random subset of center-I training vertebrae only, so that the ICC filter sees no held-out image.
+    A random subset of training vertebrae only, so that the ICC filter sees no held-out image.
 
     Parameters
     ----------
     table : DataFrame
-        ``cohort_table(modality, seed, n_patients)``.
+        ``cohort_table(modality, seed, n_patients, design)``.
     seed : int
         The seed ``table`` was made with.
     n_reader2 : int
         Size of the subset (all training vertebrae if there are fewer).
+    design : str, optional
+        The design ``table`` was made with (default: its modality's).
 
     Returns
     -------
     ndarray of int, row positions in ``table``, in the order they were drawn.
     """
     modality = str(table["modality"].iloc[0])
-    rng = np.random.default_rng([seed, MODALITIES.index(modality), 2])
-    center1 = np.flatnonzero((table["center"].to_numpy() == "I") & (table["cohort"].to_numpy() == "train"))
-    return rng.choice(center1, size=min(n_reader2, len(center1)), replace=False)
+    rng = np.random.default_rng([seed, get_design(modality, design).stream, 2])
+    train = np.flatnonzero(table["cohort"].to_numpy() == "train")
+    return rng.choice(train, size=min(n_reader2, len(train)), replace=False)
 
 
-def _make_case(row: dict, seed: int, index: int, out: Path, with_reader2: bool) -> dict:
-    """Write one case's image and mask, and for a re-outlined case reader 2's mask and reader 1's repeat."""
-    modality = row["modality"]
-    rng = np.random.default_rng([seed, MODALITIES.index(modality), 1, index])
+def _make_case(row: dict, seed: int, index: int, out: Path, with_reader2: bool, stream: int) -> dict:
+    """Write one case's image and mask, and for a re-outlined case reader 2's mask and reader 1's repeat
+    (``stream``: the design's, :attr:`CohortDesign.stream`)."""
+    rng = np.random.default_rng([seed, stream, 1, index])
     img, mask, spacing, origin = phantom(pd.Series(row), rng)
     vid = row["vertebra_id"]
     result = {
@@ -685,7 +775,7 @@ def _make_case(row: dict, seed: int, index: int, out: Path, with_reader2: bool) 
         m2 = perturb_mask(mask, spacing[::-1], rng)
         result["mask_reader2"] = f"masks_reader2/{vid}.nii.gz"
         result["mask_reader2_sha256"] = _write_nifti(m2, spacing, origin, out / "masks_reader2" / f"{vid}.nii.gz")
-        m1b = perturb_mask(mask, spacing[::-1], _repeat_rng(seed, modality, index),
+        m1b = perturb_mask(mask, spacing[::-1], _repeat_rng(seed, stream, index),
                            amplitude_mm=REPEAT_AMPLITUDE_MM, bias_mm=REPEAT_BIAS_MM)
         result["mask_reader1_repeat"] = f"masks_reader1_repeat/{vid}.nii.gz"
         result["mask_reader1_repeat_sha256"] = _write_nifti(m1b, spacing, origin,
@@ -701,6 +791,7 @@ class SynthSettings:
     seed: int
     n_patients: int
     n_reader2: int
+    design: str = ""
     code: str = ""
 
     def __post_init__(self):
@@ -710,7 +801,7 @@ class SynthSettings:
 
 
 def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int | None = None,
-          n_reader2: int = 30, n_jobs: int = -1, progress: bool = True) -> Path:
+          n_reader2: int = 30, n_jobs: int = -1, progress: bool = True, design: str | None = None) -> Path:
     """Generate a synthetic cohort: images, masks and ``manifest.csv`` under ``out``.
 
     The cohort is written to a temporary sibling folder and moved into place when complete, so an
@@ -729,6 +820,8 @@ def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int
         outline (``masks_reader2/``, ``masks_reader1_repeat/``; ICC studies use 30).
     n_jobs : int
         Worker processes (-1: all cores).
+    design : str, optional
+        A key of :data:`DESIGNS` (default: ``modality``).
 
     Returns
     -------
@@ -739,8 +832,10 @@ def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int
 
     from ovfkit.manifest import MANIFEST_COLUMNS, write_csv_atomic
 
-    table = cohort_table(modality, seed=seed, n_patients=n_patients)
-    settings = SynthSettings(modality, seed, int(table["patient_id"].nunique()), n_reader2)
+    plan = get_design(modality, design)
+    design = modality if design is None else design
+    table = cohort_table(modality, seed=seed, n_patients=n_patients, design=design)
+    settings = SynthSettings(modality, seed, int(table["patient_id"].nunique()), n_reader2, design)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
@@ -748,9 +843,9 @@ def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int
         shutil.rmtree(tmp)
     for sub in ("images", "masks", "masks_reader2", "masks_reader1_repeat"):
         (tmp / sub).mkdir(parents=True)
-    chosen = set(reoutlined_rows(table, seed, n_reader2).tolist())
+    chosen = set(reoutlined_rows(table, seed, n_reader2, design).tolist())
     records = table.to_dict("records")
-    jobs = (delayed(_make_case)(rec, seed, i, tmp, i in chosen) for i, rec in enumerate(records))
+    jobs = (delayed(_make_case)(rec, seed, i, tmp, i in chosen, plan.stream) for i, rec in enumerate(records))
     results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     files = list(tqdm(results, total=len(records), desc=f"synth {modality}", disable=not progress, unit="case"))
     full = pd.concat([table.reset_index(drop=True), pd.DataFrame(files)], axis=1)
@@ -771,14 +866,14 @@ def synth(modality: str, out: str | os.PathLike, seed: int = 42, n_patients: int
 
 
 def cohort_is_current(folder: str | os.PathLike, modality: str, seed: int, n_patients: int | None,
-                      n_reader2: int = 30) -> bool:
+                      n_reader2: int = 30, design: str | None = None) -> bool:
     """True if ``folder`` holds a complete cohort generated with exactly these settings."""
     folder = Path(folder)
     path = folder / "synth_settings.json"
     if not (path.exists() and (folder / "manifest.csv").exists()):
         return False
-    n = DESIGNS[modality].n_patients if n_patients is None else int(n_patients)
-    expected = asdict(SynthSettings(modality, seed, n, n_reader2))
+    n = get_design(modality, design).n_patients if n_patients is None else int(n_patients)
+    expected = asdict(SynthSettings(modality, seed, n, n_reader2, modality if design is None else design))
     try:
         return json.loads(path.read_text(encoding="utf-8")) == expected
     except json.JSONDecodeError:
