@@ -126,6 +126,8 @@ def run(
         _fail(exc.problems + [f"{len(exc.problems)} problem(s) in {exc.path}"])
     except RunError as exc:
         _fail([f"ovfkit run: {exc}"], code=1)
+    except ValueError as exc:
+        _fail([f"ovfkit run: {exc}"])
 
 
 features_app = typer.Typer(help="Extract features for every vertebra of a manifest.", no_args_is_help=True)

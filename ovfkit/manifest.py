@@ -77,7 +77,8 @@ SCHEMA: tuple[Column, ...] = (
     Column("astlof_total", "int", True, "Sum of the four consensus components", min=0, max=8),
     Column("astlof_class", "int", True, "0 if total <= 3 (conservative), 1 if 4, 2 if >= 5 (surgery)", (0, 1, 2)),
     Column("acuity", "str", True, "acute (edema on MRI) or chronic, for the acute-vs-chronic task", ACUITY),
-    Column("age", "int", True, "Age in years at imaging", min=18, max=120),
+    Column("age", "int", True, "Age in years at imaging (zhang2023 includes traumatic fractures from 17)", min=10,
+           max=120),
     Column("sex", "str", True, "F or M", SEXES),
     Column("bmd_tscore", "float", False, "DXA T-score behind the BMD component", min=-8.0, max=5.0),
 )

@@ -79,7 +79,11 @@ def select_parts(modality: str = "all", study: str = "all") -> list[Part]:
         raise ValueError(f"modality {modality!r} is not one of xray, ct, all")
     if study not in (*STUDIES, "all"):
         raise ValueError(f"study {study!r} is not one of {', '.join(STUDIES)}, all")
-    return [p for p in PARTS.values() if study in ("all", p.study) and modality in ("all", p.modality)]
+    chosen = [p for p in PARTS.values() if study in ("all", p.study) and modality in ("all", p.modality)]
+    if not chosen:
+        have = sorted({p.modality for p in PARTS.values() if p.study == study})
+        raise ValueError(f"the {study} study has no {modality} part; use --modality {' or '.join(have)} or all")
+    return chosen
 
 
 INTRO_PAGES = ("clinicians", "methods")

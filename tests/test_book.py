@@ -21,6 +21,7 @@ def built_book(tmp_path_factory):
 
 FIGURES = {"01_cohort": 2, "02_astlof": 3, "03_radiomics": 3, "04_deep_features": 3, "05_fusion_selection": 3,
            "06_model_comparison": 5, "07_delong": 0, "08_shap": 5, "09_clinical": 4}
+AC_FIGURES = {"01_cohort": 1, "02_features": 7, "03_models": 1, "04_nomogram": 4}  # the acute-vs-chronic part
 
 
 @pytest.mark.slow
@@ -37,6 +38,12 @@ def test_book_holds_every_chapter_for_both_modalities_with_figures(built_book):
             for src in imgs:
                 assert (html / modality / src).resolve().is_file()
             assert "Traceback" not in page
+    assert tuple(AC_FIGURES) == runner.AC_CHAPTERS
+    for chapter, figures in AC_FIGURES.items():
+        page = (html / "acute-chronic" / f"{chapter}.html").read_text(encoding="utf-8")
+        assert "Run parameters" in page and "Provenance" in page and "Traceback" not in page
+        imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
+        assert len(imgs) >= figures, (chapter, imgs)
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
     index = built_book.read_text(encoding="utf-8")
     assert "mathjax/tex-chtml.js" in index and "cdn.jsdelivr" not in index
@@ -56,7 +63,8 @@ def test_summary_pages_gather_results_versions_and_references(built_book):
         assert page.count("What we found") >= 2 and "ovfkit: what we found" not in page
         assert "Chosen model (chapter 06)" in page and "Pretraining domains, each with its own chosen model" in page
     assert "glossary.html" in clinicians
-    assert "zhang2024" in results and "liu2025" in results
+    assert "zhang2024" in results and "liu2025" in results and "zhang2023" in results
+    assert "Acute vs chronic (CT, zhang2023 design)" in results and "paper AUC (95% CI)" in results
     repro = (html / "reproducibility.html").read_text(encoding="utf-8")
     assert "Package versions" in repro and "scikit-learn" in repro and "09_clinical" in repro
     refs = (html / "references.html").read_text(encoding="utf-8")
@@ -110,14 +118,16 @@ def test_page_renders_in_chromium_with_typeset_formulas(built_book, tmp_path, pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("modality", ["xray", "ct"])
-def test_printed_reexecute_command_reproduces_the_chapter_and_nothing_else(built_book, modality):
+@pytest.mark.parametrize("modality, chapter, n_figures", [("xray", "02_astlof", FIGURES["02_astlof"]),
+                                                           ("ct", "02_astlof", FIGURES["02_astlof"]),
+                                                           ("acute-chronic", "01_cohort", AC_FIGURES["01_cohort"])])
+def test_printed_reexecute_command_reproduces_the_chapter_and_nothing_else(built_book, modality, chapter, n_figures):
     """The commands in a page's "Run parameters" box, run as printed, write that chapter's figures and
-    tables byte for byte as the book has them, into its own modality's folder only."""
+    tables byte for byte as the book has them, into its own part's folder only."""
     import nbformat
 
     build = built_book.parents[2] / "build"
-    page = nbformat.read(build / "book" / modality / "02_astlof.ipynb", as_version=4)
+    page = nbformat.read(build / "book" / modality / f"{chapter}.ipynb", as_version=4)
     box = next(c.source for c in page.cells if "Re-execute this chapter" in c.source)
     commands = re.search(r"```bash\n(.*?)\n```", box, re.S).group(1).splitlines()
     assert len(commands) == 2 and " synth " in commands[0] and " papermill " in commands[1]
@@ -132,7 +142,7 @@ def test_printed_reexecute_command_reproduces_the_chapter_and_nothing_else(built
                                   errors="replace")  # papermill's progress bar is UTF-8 whatever the locale
             assert proc.returncode == 0, (command, proc.stderr[-2000:])
         written = sorted(p.name for p in figures.iterdir())
-        assert sum(name.endswith(".png") for name in written) >= FIGURES["02_astlof"], written
+        assert sum(name.endswith(".png") for name in written) >= n_figures, written
         for name in written:
             assert (figures / name).read_bytes() == (kept / name).read_bytes(), name
         assert {p.name: p.read_bytes() for p in other.iterdir()} == other_before
@@ -152,9 +162,9 @@ def _reader_text(page_html: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("modality, name", [("xray", "X-ray"), ("ct", "CT")])
+@pytest.mark.parametrize("modality, name", [("xray", "X-ray"), ("ct", "CT"), ("acute-chronic", "CT")])
 def test_chapter_pages_name_their_modality_collapse_code_and_show_no_raw_values(built_book, modality, name):
-    for chapter in runner.CHAPTERS:
+    for chapter in runner.PARTS[modality].chapters:
         page = (built_book.parent / modality / f"{chapter}.html").read_text(encoding="utf-8")
         title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
         assert f"({name})" in title, (chapter, title)
@@ -167,12 +177,12 @@ def test_chapter_pages_name_their_modality_collapse_code_and_show_no_raw_values(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("modality", ["xray", "ct"])
+@pytest.mark.parametrize("modality", ["xray", "ct", "acute-chronic"])
 def test_every_chapter_image_is_a_numbered_figure_with_a_caption_and_descriptive_alt_text(built_book, modality):
     from bs4 import BeautifulSoup
 
     n_figures = 0
-    for chapter in runner.CHAPTERS:
+    for chapter in runner.PARTS[modality].chapters:
         soup = BeautifulSoup((built_book.parent / modality / f"{chapter}.html").read_text(encoding="utf-8"),
                              "html.parser")
         for img in soup.select("main img, article img"):
@@ -184,7 +194,7 @@ def test_every_chapter_image_is_a_numbered_figure_with_a_caption_and_descriptive
             alt = img.get("alt", "")
             assert len(alt.split()) >= 5 and not re.search(r"\.png|/|[0-9a-f]{16}", alt), (chapter, alt)
             n_figures += 1
-    assert n_figures >= 20
+    assert n_figures >= (13 if modality == "acute-chronic" else 20)
 
 
 @pytest.mark.slow

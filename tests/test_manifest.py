@@ -67,7 +67,7 @@ def _other_patient_cohort(df):
     (_set("cohort", "test"), "'test' is not one of train, internal, external, prospective"),
     (_set("modality", "mri"), "'mri' is not one of xray, ct"),
     (_set("age", "seventy"), "column 'age': 'seventy' is not an integer"),
-    (_set("age", "150"), "column 'age': 150 is outside 18 to 120"),
+    (_set("age", "150"), "column 'age': 150 is outside 10 to 120"),
     (_set("morphology", "3"), "column 'morphology': 3 is not one of 0, 1, 2"),
     (_set("sex", ""), "column 'sex': value is empty"),
     (_set("image_sha256", "xyz"), "not a SHA-256 hex digest"),
@@ -200,7 +200,7 @@ def test_wrong_separator_is_one_line_not_one_per_column(xray_copy, sep, decimal)
 
 
 @pytest.mark.parametrize("column, expected", [
-    ("sex", "one of F, M"), ("age", "an integer from 18 to 120"), ("cohort", "one of train, internal, "),
+    ("sex", "one of F, M"), ("age", "an integer from 10 to 120"), ("cohort", "one of train, internal, "),
     ("center", "Acquiring center"),
 ])
 def test_empty_required_cell_says_what_to_fill_in(xray_copy, column, expected):

@@ -19,9 +19,9 @@ SEED = 42  # the default of every README command
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    """The figures' data of `ovfkit run --modality ct --profile quick` run once without interruption."""
+    """The figures' data of `ovfkit run --modality ct --study astlof --profile quick` run once without interruption."""
     build = tmp_path_factory.mktemp("uninterrupted") / "build"
-    runner.run("ct", "quick", seed=SEED, build_dir=build, book=False)
+    runner.run("ct", "quick", seed=SEED, build_dir=build, book=False, study="astlof")
     return build / "ct" / "figures"
 
 
@@ -56,11 +56,12 @@ def _interrupt(command, log, ready, sig, what):
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="process trees are read from /proc")
 def test_an_interrupted_run_resumes_to_the_outputs_of_an_uninterrupted_one(uninterrupted, tmp_path):
-    """`ovfkit run --modality ct --profile quick`, killed during radiomics extraction (SIGKILL), during
+    """`ovfkit run --modality ct --study astlof --profile quick`, killed during radiomics extraction (SIGKILL), during
     fine-tuning (Ctrl-C) and during a chapter (SIGKILL), then run again: no process of a killed run
     lingers, and the figures' data equal those of the uninterrupted run, byte for byte."""
     build, log = tmp_path / "build", tmp_path / "run.log"
-    command = [sys.executable, "-m", "ovfkit", "run", "--modality", "ct", "--profile", "quick", "--seed", str(SEED),
+    command = [sys.executable, "-m", "ovfkit", "run", "--modality", "ct", "--study", "astlof", "--profile", "quick",
+               "--seed", str(SEED),
                "--build-dir", str(build), "--no-book"]
     cache = build / "cache"
     _interrupt(command, log, lambda: any((cache / "radiomics").rglob("*.parquet")), signal.SIGKILL,
@@ -95,7 +96,7 @@ def _without_timing(path) -> str:
 @pytest.mark.parametrize("modality, seed", [("ct", 0)])  # the modality that failed at seed 42
 def test_the_quick_study_runs_to_the_end_at_other_seeds(tmp_path, modality, seed):
     """A tiny cohort at another seed (a class may be missing from a fold or a cohort) runs every chapter."""
-    rendered = runner.run(modality, "quick", seed=seed, build_dir=tmp_path / "build", book=False)
+    rendered = runner.run(modality, "quick", seed=seed, build_dir=tmp_path / "build", book=False, study="astlof")
     assert rendered is None
     for chapter in runner.CHAPTERS:
         nb = tmp_path / "build" / "book" / modality / f"{chapter}.ipynb"
