@@ -31,13 +31,16 @@ from ovfkit.tables import estimate_ci
 #: The four models, in the paper's order, with the paper's names.
 MODELS = ("HCR", "DTL", "fusion", "nomogram")
 PAPER_NAMES = {"HCR": "Radiomics", "DTL": "DLR", "fusion": "Features Fusion", "nomogram": "DLRN"}
-#: The paper's feature counts at each step of its selection (Results, "Features selection").
+#: The paper's feature counts at each step of its selection (Results, "Features selection"; the abstract
+#: says 77 fused features, the Results 74 = 30 hand-crafted + 44 deep).
 PAPER_COUNTS = {
     ("HCR", "extracted"): 1648, ("HCR", "ICC >= 0.8"): 1589, ("HCR", "Spearman |rho| <= 0.9"): 224,
-    ("HCR", "LASSO (+ |rho| <= 0.5)"): 41,
-    ("DTL", "extracted"): 2048, ("DTL", "PCA"): 100, ("DTL", "LASSO (+ |rho| <= 0.5)"): 50,
-    ("fusion", "LASSO (+ |rho| <= 0.5)"): 74,
+    ("HCR", "|rho| <= 0.5 after LASSO"): 41,
+    ("DTL", "extracted"): 2048, ("DTL", "PCA"): 100, ("DTL", "LASSO"): 50,
+    ("fused", "LASSO"): 74,
 }
+STEP_NAMES = {"variance": "non-constant", "icc": "ICC >= 0.8", "spearman": "Spearman |rho| <= 0.9", "pca": "PCA",
+              "lasso": "LASSO", "decorrelate": "|rho| <= 0.5 after LASSO"}
 
 
 def sources(backbone: str) -> dict:
@@ -58,10 +61,12 @@ def _mean_sd(x: pd.Series) -> str:
 def table_one(manifest: pd.DataFrame) -> pd.DataFrame:
     """Table 1 by acuity beside the paper's, with the test each variable calls for.
 
-    Age (patients): Welch's t-test when Shapiro-Wilk accepts normality in both groups, else Mann-Whitney U
-    (the paper gives mean ± SD (range) and a p-value without naming its test). Sex (patients) and
-    thoracic/lumbar level (fractures): Pearson's chi-square (Fisher's exact test when an expected count is
-    below 5).
+    Age (patients): Welch's t-test, which needs neither equal variances nor, with groups of this size,
+    normal ages, and is chosen without a normality pre-test (the paper gives mean ± SD (range) and a p-value
+    without naming its test). Sex (patients) and thoracic/lumbar level (fractures): Pearson's chi-square
+    (Fisher's exact test when an expected count is below 5); the level test counts fractures, several of
+    which can belong to one patient, so its p-value is somewhat too small. A row counts the patients with
+    fractures of both kinds (grouped as acute).
 
     Returns
     -------
@@ -71,11 +76,8 @@ def table_one(manifest: pd.DataFrame) -> pd.DataFrame:
     group = patient_acuity(manifest)
     first = manifest.groupby("patient_id")[["age", "sex"]].first().join(group)
     ages = [first.loc[first["acuity"] == g, "age"].astype(float) for g in ("acute", "chronic")]
-    normal = all(len(a) >= 3 and sps.shapiro(a).pvalue > 0.05 for a in ages)
-    if normal:
-        age_test, age_p = "Welch t-test", sps.ttest_ind(*ages, equal_var=False).pvalue
-    else:
-        age_test, age_p = "Mann-Whitney U", sps.mannwhitneyu(*ages).pvalue
+    age_test, age_p = "Welch t-test", sps.ttest_ind(*ages, equal_var=False).pvalue
+    mixed = int((manifest.groupby("patient_id")["acuity"].nunique() > 1).sum())
     sex = pd.crosstab(first["acuity"], first["sex"].astype(str).str.upper().str[0]).reindex(
         index=["acute", "chronic"], columns=["F", "M"], fill_value=0)
     region = np.where(manifest["level"].astype(str).str.startswith("T"), "thoracic", "lumbar")
@@ -85,6 +87,8 @@ def table_one(manifest: pd.DataFrame) -> pd.DataFrame:
         {"variable": "Patients", "acute": str(int((group == "acute").sum())),
          "chronic": str(int((group == "chronic").sum())), "test": "", "p": np.nan,
          "paper acute": "253", "paper chronic": "112", "paper p": np.nan},
+        {"variable": "Patients with acute and chronic fractures", "acute": str(mixed), "chronic": "–", "test": "",
+         "p": np.nan, "paper acute": "–", "paper chronic": "–", "paper p": np.nan},
         {"variable": "Age, years: mean ± SD (range)", "acute": _mean_sd(ages[0]), "chronic": _mean_sd(ages[1]),
          "test": age_test, "p": float(age_p), "paper acute": "59.3 ± 18.1 (17-95)",
          "paper chronic": "71.1 ± 11.9 (39-95)", "paper p": 0.225},
@@ -111,21 +115,25 @@ def _categorical(table: pd.DataFrame) -> dict:
     return {"test": "chi-square", "p": float(p)}
 
 
-def cascade_counts(variant: str, pipeline, n_extracted: dict) -> pd.DataFrame:
-    """Features left after each step of one variant's selection, fitted on all training rows.
+def cascade_counts(pipeline, n_extracted: dict) -> pd.DataFrame:
+    """Features left after each step of the fusion pipeline's selection, fitted on all training rows.
+
+    The fusion pipeline of this study selects each source on its own (``select_sources_first``: the same
+    steps, rows and seeds as the HCR-only and DTL-only models, so their counts are these), then fuses and
+    selects again.
 
     Parameters
     ----------
-    variant : {"HCR", "DTL", "fusion"}
     pipeline : sklearn Pipeline
-        The variant's fitted pipeline (``ModelResult.fitted``): a ``prepare`` step with one chain per
-        source, then ``scale``, ``lasso`` and ``decorrelate``.
+        The fitted fusion pipeline (``ModelResult.fitted``): a ``prepare`` step with one chain per source,
+        then ``scale``, ``lasso`` and, with a post-LASSO filter, ``decorrelate``.
     n_extracted : dict
         Source -> columns extracted (radiomics features, 2048 deep features).
 
     Returns
     -------
-    DataFrame, one row per step: ``step``, ``features`` (this cohort), ``paper`` (zhang2023, where it says).
+    DataFrame, one row per step: ``set`` (HCR, DTL, fused), ``step``, ``features`` (this cohort), ``by source``
+    (fused rows) and ``paper`` (zhang2023, where it reports the step).
     """
     prepare = pipeline.named_steps["prepare"]
     rows = []
@@ -133,16 +141,17 @@ def cascade_counts(variant: str, pipeline, n_extracted: dict) -> pd.DataFrame:
         if source == "remainder":
             continue
         name = "HCR" if source == fusion.RADIOMICS else "DTL"
-        rows.append((name, "extracted", n_extracted[source]))
-        steps = {"variance": "non-constant", "icc": "ICC >= 0.8", "spearman": "Spearman |rho| <= 0.9",
-                 "pca": "PCA"}
-        for step_name, step in chain.steps:
-            rows.append((name, steps.get(step_name, step_name), len(step.get_feature_names_out())))
-    lasso = pipeline.named_steps["lasso"]
-    rows.append((variant, "LASSO", int(lasso.support_.sum())))
-    rows.append((variant, "LASSO (+ |rho| <= 0.5)", len(pipeline.named_steps["decorrelate"].get_feature_names_out())))
-    out = pd.DataFrame(rows, columns=["set", "step", "features"])
-    out["paper"] = [PAPER_COUNTS.get((s, st), np.nan) for s, st in zip(out["set"], out["step"])]
+        rows.append((name, "extracted", n_extracted[source], ""))
+        rows += [(name, STEP_NAMES.get(step_name, step_name), len(step.get_feature_names_out()), "")
+                 for step_name, step in chain.steps if step_name != "scale"]
+    names = pipeline.named_steps["scale"].get_feature_names_out()
+    kept = names[pipeline.named_steps["lasso"].support_]
+    rows.append(("fused", "LASSO", len(kept), fusion.count_by_source(kept)))
+    if "decorrelate" in pipeline.named_steps:
+        final = pipeline.named_steps["decorrelate"].get_feature_names_out()
+        rows.append(("fused", STEP_NAMES["decorrelate"], len(final), fusion.count_by_source(final)))
+    out = pd.DataFrame(rows, columns=["set", "step", "features", "by source"])
+    out["paper"] = pd.array([PAPER_COUNTS.get((s, st)) for s, st in zip(out["set"], out["step"])], dtype="Int64")
     return out
 
 
@@ -153,30 +162,46 @@ def paper_table2() -> pd.DataFrame:
         return pd.read_csv(fh)
 
 
-def delong_pairs(scores: dict, y, *, cohort: str) -> pd.DataFrame:
-    """Paired DeLong tests between every two of the four models on the same vertebrae, Holm-corrected.
+def delong_pairs(scores: dict, y, groups, *, cohort: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Paired DeLong tests between every two models on the same vertebrae, Holm-corrected, with a paired
+    patient-bootstrap check.
+
+    DeLong's variance treats vertebrae as independent; a patient's fractures are not, so each pair also gets
+    the paired patient bootstrap of the AUC difference (:func:`ovfkit.stats.auc_difference`: the same
+    resampled patients score both models), whose CI and p-value respect that clustering.
 
     Parameters
     ----------
     scores : dict
         Model name -> P(acute) of each vertebra, all aligned with ``y``.
     y : array-like of 0/1
+    groups : array-like
+        Patient of each vertebra.
     cohort : str
         Written in the table.
 
     Returns
     -------
-    DataFrame, one row per pair: ``a``, ``b``, ``AUC a``, ``AUC b``, ``difference``, ``95% CI`` (DeLong),
-    ``p`` and ``p (Holm)`` (over the pairs of this cohort).
+    DataFrame, one row per pair: ``a``, ``b``, ``AUC a``, ``AUC b``, ``difference``, ``95% CI`` and ``p``
+    (DeLong), ``p (Holm)`` (over the pairs of this cohort), ``bootstrap 95% CI`` and ``bootstrap p``.
     """
     rows = []
     for a, b in itertools.combinations(scores, 2):
         t = stats.delong_test(y, scores[a], scores[b])
+        boot = stats.auc_difference(y, _two_columns(scores[a]), _two_columns(scores[b]), groups, n_boot=n_boot,
+                                    seed=seed, classes=(0, 1))
         rows.append({"cohort": cohort, "a": a, "b": b, "AUC a": t.auc_a, "AUC b": t.auc_b, "difference": t.diff,
-                     "95% CI": f"{t.ci[0]:.3f} to {t.ci[1]:.3f}", "p": t.p})
+                     "95% CI": f"{t.ci[0]:.3f} to {t.ci[1]:.3f}", "p": t.p,
+                     "bootstrap 95% CI": f"{boot['ci_low']:.3f} to {boot['ci_high']:.3f}", "bootstrap p": boot["p"]})
     out = pd.DataFrame(rows)
-    out["p (Holm)"] = stats.adjust(out["p"], "holm")
+    out.insert(out.columns.get_loc("p") + 1, "p (Holm)", stats.adjust(out["p"], "holm"))
     return out
+
+
+def _two_columns(p) -> np.ndarray:
+    """P(positive), shape (n,), as the (n, 2) probability table of a binary task."""
+    p = np.asarray(p, dtype=float)
+    return np.column_stack([1 - p, p])
 
 
 def side_by_side(aucs: pd.DataFrame) -> pd.DataFrame:
@@ -215,3 +240,62 @@ def phantom_signs(manifest_path) -> pd.DataFrame | None:
                      "no sign (healed or band-free)")
     return pd.crosstab(pd.Series(acuity, name="acuity"), pd.Series(sign, name="CT sign drawn"), normalize="index"
                        ).round(3)
+
+
+#: Threshold metrics in reading order, with their names in the book.
+METRIC_NAMES = {"sensitivity": "sensitivity", "specificity": "specificity", "ppv": "PPV", "npv": "NPV",
+                "accuracy": "accuracy", "f1": "F1"}
+
+
+def youden_metrics(aligned: dict, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Threshold metrics of each model at the Youden threshold of its training predictions, on every cohort.
+
+    Parameters
+    ----------
+    aligned : dict
+        Cohort label -> ``(y, {model: P(acute)}, patient ids)``; the first cohort is the training one, whose
+        predictions choose each model's threshold (:func:`ovfkit.calibration.youden_threshold`), applied
+        unchanged to the others.
+
+    Returns
+    -------
+    DataFrame, long: ``model``, ``cohort``, ``threshold``, ``metric`` (book names, in the order of
+    :data:`METRIC_NAMES`), ``estimate``, ``ci_low``, ``ci_high`` (patient bootstrap).
+    """
+    from ovfkit import calibration
+
+    y_train, train_scores, _ = next(iter(aligned.values()))
+    parts = []
+    for name, p_train in train_scores.items():
+        threshold = calibration.youden_threshold(y_train, p_train)
+        for label, (y, scores, groups) in aligned.items():
+            t = calibration.threshold_metrics(y, scores[name], threshold, groups, n_boot=n_boot, seed=seed)
+            parts.append(t.assign(model=name, cohort=label, threshold=threshold))
+    out = pd.concat(parts, ignore_index=True)  # models, cohorts and metrics in the order given
+    out["metric"] = out["metric"].map(METRIC_NAMES)
+    return out[["model", "cohort", "threshold", "metric", "estimate", "ci_low", "ci_high"]]
+
+
+def metrics_beside_paper(youden: pd.DataFrame) -> pd.DataFrame:
+    """The paper's Table 2 accuracy, sensitivity, specificity and F1 beside this study's (Youden threshold
+    from training data), per model and cohort. Paper percentages are shown as proportions."""
+    paper = paper_table2().set_index(["model", "cohort"])
+    rows = []
+    for _, r in youden[youden["metric"].isin(["accuracy", "sensitivity", "specificity", "F1"])].iterrows():
+        p = paper.loc[(PAPER_NAMES[r["model"]], r["cohort"])]
+        rows.append({"model": r["model"], "cohort": r["cohort"], "metric": str(r["metric"]),
+                     "paper": float(p[str(r["metric"]).lower()]),
+                     "this study (95% CI)": estimate_ci(r["estimate"], r["ci_low"], r["ci_high"])})
+    return pd.DataFrame(rows)
+
+
+#: The paper's DeLong P values (Results): fusion vs nomogram 0.794 (training) and 0.668 (test); every other
+#: pair "P < 0.05" in both cohorts.
+PAPER_DELONG = {("training", frozenset({"fusion", "nomogram"})): "0.794",
+                ("test", frozenset({"fusion", "nomogram"})): "0.668"}
+
+
+def paper_delong(delong: pd.DataFrame) -> list:
+    """The paper's DeLong P value for each row of :func:`delong_pairs` (a string, as the paper gives it)."""
+    return [PAPER_DELONG.get((c, frozenset({a, b})), "< 0.05") for c, a, b in
+            zip(delong["cohort"], delong["a"], delong["b"])]

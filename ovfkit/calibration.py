@@ -136,7 +136,7 @@ def calibration_slope_intercept(y, p) -> dict:
             "n": len(y), "events": int(y.sum())}
 
 
-def hosmer_lemeshow(y, p, groups: int = 10) -> dict:
+def hosmer_lemeshow(y, p, groups: int = 10, *, validation: bool = False) -> dict:
     """The Hosmer-Lemeshow goodness-of-fit test (C-hat, groups by deciles of risk).
 
     Cases are sorted by ``p`` (a stable sort: tied probabilities keep their input order) and the sorted
@@ -147,8 +147,10 @@ def hosmer_lemeshow(y, p, groups: int = 10) -> dict:
 
     ``C = sum over groups of (O1 - E1)**2 / E1 + (O0 - E0)**2 / E0``
 
-    is referred to a chi-squared distribution with ``groups - 2`` degrees of freedom; a small p-value is
-    evidence of miscalibration.
+    is referred to a chi-squared distribution with ``groups - 2`` degrees of freedom on the data the model
+    was fitted to, and with ``groups`` degrees of freedom on independent validation data (``validation=True``:
+    no parameter was estimated from these rows; Hosmer, Lemeshow and Sturdivant, Applied Logistic
+    Regression, 3rd ed., section 5.2.2); a small p-value is evidence of miscalibration.
 
     Known weaknesses, why it is reported beside the calibration slope and intercept
     (:func:`calibration_slope_intercept`) and the calibration curve (:func:`calibration_curve_ci`), never
@@ -159,7 +161,8 @@ def hosmer_lemeshow(y, p, groups: int = 10) -> dict:
     * it has little power in small samples (few events per group), so a large p-value is no proof of good
       calibration;
     * in large samples it flags deviations too small to matter clinically;
-    * it says nothing about the direction or the kind of miscalibration (too high, too low, too extreme).
+    * it says nothing about the direction or the kind of miscalibration (too high, too low, too extreme);
+    * it treats rows as independent: several fractures of one patient are not.
 
     Parameters
     ----------
@@ -168,11 +171,14 @@ def hosmer_lemeshow(y, p, groups: int = 10) -> dict:
         Predicted probability of ``y = 1``, in [0, 1].
     groups : int, default 10
         Number of groups, at least 3 (for at least 1 degree of freedom) and at most ``n``.
+    validation : bool, default False
+        True when the model was fitted on other rows: ``df = groups``.
 
     Returns
     -------
     dict
-        ``statistic`` (C-hat), ``df`` (``groups - 2``), ``p`` (chi-squared upper tail), ``groups`` and
+        ``statistic`` (C-hat), ``df`` (``groups - 2``, or ``groups`` for validation data), ``p``
+        (chi-squared upper tail), ``groups`` and
         ``table``: a DataFrame indexed by group (1 = lowest risk), columns ``n``, ``observed`` (events),
         ``expected`` (sum of ``p``) and ``mean_predicted``.
     """
@@ -190,7 +196,7 @@ def hosmer_lemeshow(y, p, groups: int = 10) -> dict:
                          "the statistic is undefined: use fewer groups")
     o1, o0 = table["observed"], table["n"] - table["observed"]
     stat = float(((o1 - e1) ** 2 / e1 + (o0 - e0) ** 2 / e0).sum())
-    df = groups - 2
+    df = groups if validation else groups - 2
     return {"statistic": stat, "df": df, "p": float(chi2.sf(stat, df)), "groups": groups, "table": table}
 
 

@@ -81,12 +81,22 @@ class Nomogram:
     ranges: dict
 
     @classmethod
-    def fit_on(cls, train: pd.DataFrame, k: int) -> "Nomogram":
-        """Fit the model on training rows of :func:`design` (columns ``dlr_score``, ``age``, ``male``, ``y``)."""
+    def fit_on(cls, train: pd.DataFrame, k: int, cluster: bool = False) -> "Nomogram":
+        """Fit the model on training rows of :func:`design` (columns ``dlr_score``, ``age``, ``male``, ``y``).
+
+        ``cluster=True``: Wald standard errors, CIs and p-values robust to the clustering of a patient's
+        vertebrae (statsmodels' cluster sandwich on ``patient_id``); the coefficients are the same. Age and
+        sex repeat across a patient's fractures, so the plain errors understate their uncertainty. The
+        likelihood-ratio tests still treat rows as independent.
+        """
         if train["y"].nunique() < 2:
             raise ValueError(f"class {k} is absent or universal in the training rows; no model can be fitted")
         X = sm.add_constant(train[list(PREDICTORS)], has_constant="add")
-        res = sm.Logit(train["y"], X).fit(disp=0)
+        if cluster:
+            groups = pd.factorize(train["patient_id"])[0]
+            res = sm.Logit(train["y"], X).fit(disp=0, cov_type="cluster", cov_kwds={"groups": groups})
+        else:
+            res = sm.Logit(train["y"], X).fit(disp=0)
         return cls(k, res, _axis_ranges(train))
 
     def predict(self, rows: pd.DataFrame) -> np.ndarray:

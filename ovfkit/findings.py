@@ -358,6 +358,22 @@ def discordant_findings(cases: pd.DataFrame, n_compared: int, a: str, b: str) ->
 
 
 
+def difficulty_sentence(baseline: pd.DataFrame, ceiling: float = 0.95) -> str | None:
+    """Whether a plain baseline's test AUC makes the task informative: its 95% CI clearly above 0.5 and its
+    estimate and CI below ``ceiling`` (else the task is too easy to compare models on)."""
+    if not len(baseline):
+        return None
+    b = baseline.iloc[0]
+    text = f"A plain radiomics logistic regression reaches a test AUC of {auc_text(b['auc'], b['ci_low'], b['ci_high'])}"
+    if pd.isna(b["ci_low"]):
+        return text + "."
+    if b["ci_low"] <= 0.5:
+        return text + ": its CI reaches chance, so this cohort is too small or too hard to compare models on."
+    if b["ci_high"] >= ceiling:
+        return text + f": its CI reaches {ceiling}, so the task may be too easy to tell better models apart."
+    return text + ": clearly above chance and clearly below perfect, room for better models to show."
+
+
 def acute_chronic_findings(aucs: pd.DataFrame, delong: pd.DataFrame, baseline: pd.DataFrame) -> list[str]:
     """The acute-vs-chronic study (zhang2023) in words: the baseline's difficulty, each model's test AUC
     beside the paper's, and the paired DeLong tests on the test set.
@@ -372,30 +388,32 @@ def acute_chronic_findings(aucs: pd.DataFrame, delong: pd.DataFrame, baseline: p
     baseline : DataFrame
         Chapter 01's ``baseline_auc`` (``cohort``, ``auc``, ``ci_low``, ``ci_high``).
     """
-    out = []
-    if len(baseline):
-        b = baseline.iloc[0]
-        out.append(f"A plain radiomics logistic regression reaches a test AUC of {auc_text(b['auc'], b['ci_low'], b['ci_high'])} "
-                   "(chapter 01): the synthetic task is neither trivial nor hopeless.")
+    out = [t for t in [difficulty_sentence(baseline)] if t]
     test = aucs[aucs["cohort"] == "test"] if len(aucs) else aucs
+    d = delong[delong["cohort"] == "test"] if len(delong) else delong
     if len(test):
         parts = [f"{r['model']} {auc_text(r['auc'], r['ci_low'], r['ci_high'])} (paper {r['paper_auc']:.3f})"
                  for _, r in test.iterrows()]
-        best = test.loc[test["auc"].idxmax()]
-        out.append("Test AUC of the four models: " + "; ".join(parts) + f". The highest here is {best['model']}; "
-                   "on 20% of one center's patients the intervals are wide, so the ranking is not settled by these "
-                   "point estimates.")
-    d = delong[delong["cohort"] == "test"] if len(delong) else delong
+        top = test[test["auc"] >= test["auc"].max() - 1e-12]["model"].tolist()
+        text = "Test AUC of the four models: " + "; ".join(parts) + ". "
+        text += (f"The highest point estimate is {top[0]}'s" if len(top) == 1
+                 else f"{' and '.join(top)} share the highest point estimate")
+        if len(d):
+            text += ("; no pair of models differs after Holm's correction, so the data do not rank them."
+                     if (d["p (Holm)"] >= ALPHA).all() else ".")
+        else:
+            text += "."
+        out.append(text)
     if len(d):
         sig = d[d["p (Holm)"] < ALPHA]
-        named = "; ".join(f"{r['a']} vs {r['b']} (difference {r['difference']:+.3f}, Holm-adjusted p {format_p(r['p (Holm)'])})"
-                          for _, r in sig.iterrows())
-        fn = d[((d["a"] == "fusion") & (d["b"] == "nomogram")) | ((d["a"] == "nomogram") & (d["b"] == "fusion"))]
+        named = "; ".join(f"{r['a']} vs {r['b']} (difference {r['difference']:+.3f}, Holm-adjusted p "
+                          f"{format_p(r['p (Holm)'])})" for _, r in sig.iterrows())
         text = (f"Paired DeLong tests on the test set: {len(sig)} of {len(d)} pairs differ after Holm's correction"
                 + (f" ({named})" if len(sig) else "") + ".")
+        fn = d[[{a, b} == {"fusion", "nomogram"} for a, b in zip(d["a"], d["b"])]]
         if len(fn):
             r = fn.iloc[0]
-            text += (f" Fusion against the nomogram: difference {r['difference']:+.3f}, p {format_p(r['p'])} "
-                     "(the paper: P = 0.668).")
+            text += (f" Fusion against the nomogram: difference {r['difference']:+.3f}, unadjusted DeLong p "
+                     f"{format_p(r['p'])} (the paper: P = 0.668).")
         out.append(text)
     return out

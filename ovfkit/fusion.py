@@ -92,6 +92,7 @@ class FusionSettings:
     seed: int = 0
     combat: bool = True  # False: the sensitivity analysis without ComBat, or one scanner (zhang2023)
     lasso_method: str = "lasso"  # LassoSelector's method; "logistic" for a binary label (zhang2023)
+    select_sources_first: bool = False  # zhang2023: each source's own LASSO, then fusion and LASSO again
 
 
 @dataclass(frozen=True)
@@ -123,25 +124,37 @@ def _source_steps(source: str, ctx: Context, settings: FusionSettings):
 
 
 def prepare(sources, X: pd.DataFrame, ctx: Context, settings: FusionSettings) -> ColumnTransformer:
-    """Per-source preparation (ICC, ComBat, Spearman for radiomics; PCA for deep), side by side."""
+    """Per-source preparation (ICC, ComBat, Spearman for radiomics; PCA for deep), side by side.
+
+    With ``settings.select_sources_first`` and more than one source, each source's chain also ends in its
+    own z-score, LASSO (and post-LASSO filter): the sources are fused after each was selected (zhang2023).
+    """
     steps = []
     for source in sources:
         cols = columns_of(X.columns, [source])
         if not cols:
             raise ValueError(f"source {source!r} has no column in the feature table (sources there: "
                              f"{sorted({source_of(c) for c in X.columns})})")
-        steps.append((source, _source_steps(source, ctx, settings), cols))
+        chain = _source_steps(source, ctx, settings)
+        if settings.select_sources_first and len(sources) > 1:
+            chain = Pipeline(chain.steps + _selecting(ctx, settings))
+        steps.append((source, chain, cols))
     return ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=False).set_output(transform="pandas")
 
 
-def selection(sources, X, ctx: Context, settings: FusionSettings) -> list[tuple]:
-    """The steps before the classifier: prepare, z-score, LASSO (, post-LASSO correlation filter)."""
-    steps = [("prepare", prepare(sources, X, ctx, settings)), ("scale", StandardScaler()),
+def _selecting(ctx: Context, settings: FusionSettings) -> list[tuple]:
+    """z-score, LASSO (, post-LASSO correlation filter)."""
+    steps = [("scale", StandardScaler()),
              ("lasso", LassoSelector(method=settings.lasso_method, cv=settings.lasso_cv, groups=ctx.groups,
                                      random_state=settings.seed))]
     if settings.post_lasso_threshold is not None:
         steps.append(("decorrelate", CorrelationFilter("spearman", settings.post_lasso_threshold)))
     return steps
+
+
+def selection(sources, X, ctx: Context, settings: FusionSettings) -> list[tuple]:
+    """The steps before the classifier: prepare, z-score, LASSO (, post-LASSO correlation filter)."""
+    return [("prepare", prepare(sources, X, ctx, settings))] + _selecting(ctx, settings)
 
 
 def early_fusion(sources, X, clf, ctx: Context, settings: FusionSettings, memory=None) -> Pipeline:

@@ -796,7 +796,8 @@ def decision_curves_with_bands(table: pd.DataFrame, title: str = ""):
     fig, ax = plt.subplots(figsize=(6.2, 4.0))
     for name, g in table.groupby("model", sort=False):
         style = {"all": dict(color="0.5", ls="--"), "none": dict(color="k", lw=0.8)}.get(name, {})
-        line, = ax.plot(g["threshold"], g["net_benefit"], label=name, **style)
+        line, = ax.plot(g["threshold"], g["net_benefit"], label={"all": "treat all", "none": "treat none"}.get(name, name),
+                        **style)
         if name not in ("all", "none"):
             ax.fill_between(g["threshold"], g["low"], g["high"], color=line.get_color(), alpha=0.15, lw=0)
     prev = table.loc[table["model"] == "all", "net_benefit"].max()

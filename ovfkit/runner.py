@@ -592,9 +592,22 @@ def acute_chronic_lines(build_dir: Path, part: Part) -> list[str]:
                                                          findings.read(figures, "delong"),
                                                          findings.read(figures, "baseline_auc"))), "",
             "### Next to {cite:t}`zhang2023`", "",
-            "Every AUC of the paper's abstract and Table 2 beside this study's (training: the paper's in-sample "
-            "fit, here nested cross-validation; test: the 20% of patients held out). The chapters of the part "
-            "give every other number.", "", _md_table(side), ""]
+            "Every AUC of the paper's abstract and Table 2 beside this study's (training: apparently in-sample in "
+            "the paper, nested cross-validation here; test: the 20% of patients held out), then Table 2's threshold "
+            "metrics and the paper's DeLong P values beside this study's (chapter 04; the feature counts are in "
+            "chapter 02).", "", _md_table(side), "",
+            _md_table(findings.read(figures, "metrics_beside_paper")), "",
+            _md_table(_delong_beside_paper(findings.read(figures, "delong"))), ""]
+
+
+def _delong_beside_paper(delong):
+    """The DeLong rows of the results page: the pair, this study's p (raw, Holm) and the paper's P."""
+    if not len(delong):
+        return delong
+    out = delong[["cohort", "a", "b", "difference", "p", "p (Holm)", "bootstrap p", "paper P"]].copy()
+    for c in ("p", "p (Holm)", "bootstrap p"):
+        out[c] = out[c].map(format_p)
+    return out
 
 
 def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: str = "astlof", parts=()) -> None:

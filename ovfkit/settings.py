@@ -16,8 +16,9 @@ Profiles:
 
 Studies: ``astlof`` (zhang2024 on X-ray, liu2025 on CT: three ASTLOF classes, three centers) and
 ``acute-chronic`` (zhang2023, CT only: acute vs chronic, one center; 3-D radiomics on 1 mm isotropic
-voxels, L1-penalized logistic selection, 100 PCA components of the deep features in the default and paper
-profiles, no ComBat since there is one scanner, the paper's seven classifiers and logistic regression).
+voxels, L1-penalized logistic selection, deep inputs z-scored per image and 100 PCA components of the deep
+features in the default and paper profiles, fusion of the features each source's LASSO kept, no ComBat
+since there is one scanner, the paper's seven classifiers and logistic regression).
 """
 
 from __future__ import annotations
@@ -138,5 +139,6 @@ def _acute_chronic(base: Settings) -> Settings:
     """zhang2023's study on top of the CT settings of the same profile (see the module's docstring)."""
     components = base.fusion.deep_components if base.profile == "quick" else 100
     return replace(base, study="acute-chronic", design="zhang2023", radiomics_params="ct_volume",
-                   classifiers=ACUTE_CHRONIC_CLASSIFIERS,
-                   fusion=replace(base.fusion, deep_components=components, combat=False, lasso_method="logistic"))
+                   classifiers=ACUTE_CHRONIC_CLASSIFIERS, deep=replace(base.deep, scaling="zscore"),
+                   fusion=replace(base.fusion, deep_components=components, combat=False, lasso_method="logistic",
+                                  select_sources_first=True))

@@ -206,7 +206,7 @@ def _label(pred: pd.DataFrame, features: Features, **labels) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _selection_record(pipeline, variant: str) -> dict:
+def selection_record(pipeline, variant: str) -> dict:
     """What the LASSO step chose, for the selection chapter."""
     steps = pipeline.named_steps
     lasso = steps["lasso"]
@@ -359,7 +359,7 @@ class FusionResult:
     """Held-out predictions of one classifier (LR) on every fusion variant."""
 
     predictions: pd.DataFrame  # long: vertebra_id, p0..p2, cohort, y, patient_id, variant
-    selections: dict  # variant -> _selection_record (single-source and early-fusion variants)
+    selections: dict  # variant -> selection_record (single-source and early-fusion variants)
     chosen: dict  # variant -> tuned parameters
     seconds: dict
 
@@ -403,7 +403,7 @@ def fusion_comparison(features: Features, settings: Settings, cache_dir, progres
             else:
                 pipe = fusion.early_fusion(sources, Xv, models.classifier("LR", settings.seed), ctx, st, memory=mem)
                 search = models.tuned(pipe, models.param_grid("LR", settings.grid), inner, classes).fit(Xv, y)
-                selections[name] = _selection_record(search.best_estimator_, name)
+                selections[name] = selection_record(search.best_estimator_, name)
             chosen[name] = search.best_params_
             preds.append(_held_out_predictions(search.best_estimator_, features, variant=name, model="LR"))
             seconds[name] = time.perf_counter() - t0

@@ -85,6 +85,8 @@ class CohortDesign:
     band_in_chronic : float
         Acute-vs-chronic designs: share of chronic fractures that show a condensation band on CT anyway
         (zhang2023 found a few).
+    band_hu : float
+        Peak attenuation the condensation band adds on CT (HU): how conspicuous it is.
     """
 
     paper: str
@@ -98,6 +100,7 @@ class CohortDesign:
     acute_logit: tuple | None = None
     nonunion_in_chronic: float = 0.0
     band_in_chronic: float = 0.0
+    band_hu: float = 210.0
 
     @property
     def n_vertebrae(self) -> int:
@@ -113,7 +116,7 @@ DESIGNS: dict[str, CohortDesign] = {
                        stream=1),
     "zhang2023": CohortDesign("zhang2023", "ct", 365, {"train": 416, "internal": 104}, stream=2, centers=("iCT",),
                               age=(61.7, 17.0, 17, 95), p_male=149 / 365, acute_logit=(0.5, -0.5),
-                              nonunion_in_chronic=0.2, band_in_chronic=0.05),
+                              nonunion_in_chronic=0.2, band_in_chronic=0.05, band_hu=60.0),
 }
 
 
@@ -367,6 +370,7 @@ def cohort_table(modality: str, seed: int = 42, n_patients: int | None = None,
     df["astlof_total"] = astlof.total(*(df[c] for c in astlof.COMPONENTS))
     df["astlof_class"] = astlof.astlof_class(df["astlof_total"])
     df["acuity"] = np.where(df["mri_finding"] == "edema", "acute", "chronic")
+    df["band_hu"] = design.band_hu
     return df
 
 
@@ -586,7 +590,7 @@ def _ct_image(row: pd.Series, center: CtCenter, rng: np.random.Generator):
     vert_hu = trab * (1 - shell) + cortex_hu * shell
     if row["condensation_band"]:
         band = np.exp(-((d_top - 3.0) / 1.6) ** 2) * np.clip(1 + 0.4 * _smooth_field(rng, X.shape, 2.0), 0, None)
-        vert_hu += 210.0 * band
+        vert_hu += float(row.get("band_hu", 210.0)) * band
     fx = row["mri_finding"]
     if fx in ("vacuum_cleft", "fluid"):
         cyc = -body.depth / 2 + body.depth * rng.uniform(0.3, 0.5)

@@ -146,6 +146,16 @@ def test_hosmer_lemeshow_tiny_example_by_hand():
     assert r["table"]["mean_predicted"].to_numpy() == pytest.approx([0.15, 0.35, 0.55, 0.75])
 
 
+def test_hosmer_lemeshow_on_validation_data_has_groups_degrees_of_freedom():
+    # the tiny example above, on rows the model was not fitted to: chi-squared with 4 df,
+    # upper tail exp(-C/2) * (1 + C/2)
+    p = np.array([0.6, 0.1, 0.8, 0.3, 0.5, 0.2, 0.7, 0.4])
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0])
+    r = calibration.hosmer_lemeshow(y, p, groups=4, validation=True)
+    assert r["df"] == 4
+    assert r["p"] == pytest.approx(np.exp(-1.2376121 / 2) * (1 + 1.2376121 / 2), abs=1e-7)
+
+
 def test_hosmer_lemeshow_splits_tied_probabilities_in_input_order():
     # four cases tied at 0.5 span all 3 groups of 2; kept in input order the groups are
     # {0.1 y0, 0.5 y1}, {0.5 y1, 0.5 y0}, {0.5 y0, 0.9 y1}: 1 event each (tied events last would give 0, 1, 2)

@@ -162,6 +162,23 @@ def test_nomogram_coefficients_are_statsmodels_logit():
     np.testing.assert_allclose(nom.coefficients()["coef"], ref.params.drop("const"), rtol=1e-8)
 
 
+def test_clustered_nomogram_errors_equal_a_hand_computed_sandwich():
+    """Cluster-robust Wald errors: (X'WX)^-1 (sum over patients of s_g s_g') (X'WX)^-1, with statsmodels'
+    small-sample factor G/(G-1) (N-1)/(N-K), computed here from the score contributions by hand."""
+    rows = _rows(seed=2).assign(patient_id=[f"P{i // 2}" for i in range(300)])  # two rows per patient
+    nom = clinical.Nomogram.fit_on(rows, k=1, cluster=True)
+    plain = clinical.Nomogram.fit_on(rows, k=1)
+    np.testing.assert_allclose(nom.fit.params, plain.fit.params, rtol=1e-10)  # same coefficients
+    X = sm.add_constant(rows[["dlr_score", "age", "male"]]).to_numpy()
+    y = rows["y"].to_numpy()
+    p = 1 / (1 + np.exp(-X @ nom.fit.params.to_numpy()))
+    bread = np.linalg.inv(X.T @ (X * (p * (1 - p))[:, None]))
+    scores = pd.DataFrame(X * (y - p)[:, None]).groupby(rows["patient_id"].to_numpy()).sum().to_numpy()
+    n, k, g = X.shape[0], X.shape[1], scores.shape[0]
+    cov = bread @ (scores.T @ scores) @ bread * g / (g - 1) * (n - 1) / (n - k)
+    np.testing.assert_allclose(nom.fit.bse.to_numpy(), np.sqrt(np.diag(cov)), rtol=1e-6)
+
+
 def test_nomogram_refuses_a_class_absent_from_training():
     rows = _rows().assign(y=0)
     with pytest.raises(ValueError, match="class 1 is absent"):

@@ -58,12 +58,20 @@ _MEAN, _STD = np.array(deep.IMAGENET_MEAN), np.array(deep.IMAGENET_STD)
 @pytest.mark.parametrize("scaling, lo, hi", [
     ("minus1to1", [-1.0] * 3, [1.0] * 3),
     ("imagenet", list(-_MEAN / _STD), list((1 - _MEAN) / _STD)),
+    ("zscore", [-0.5 / np.sqrt(0.3)] * 3, [0.5 / np.sqrt(0.3)] * 3),  # six values 0,0,0,1,1,1: SD sqrt(0.3)
 ])
 def test_network_input_scaling_and_channels(scaling, lo, hi):
     x = deep.to_network_input(np.array([[[0.0, 1.0]]], np.float32), scaling)
     assert x.shape == (1, 3, 1, 2)
     np.testing.assert_allclose(x[0, :, 0, 0].numpy(), lo, rtol=1e-6)
     np.testing.assert_allclose(x[0, :, 0, 1].numpy(), hi, rtol=1e-6)
+
+
+def test_zscore_scaling_gives_each_image_mean_zero_and_sd_one():
+    batch = np.random.default_rng(0).random((4, 8, 8)).astype(np.float32) * np.array([1, 2, 3, 4])[:, None, None]
+    x = deep.to_network_input(batch, "zscore").numpy()
+    np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), 0, atol=1e-6)
+    np.testing.assert_allclose(x.std(axis=(1, 2, 3), ddof=1), 1, rtol=1e-5)
 
 
 def test_replicated_channels_equal_a_summed_one_channel_conv1():

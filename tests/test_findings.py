@@ -149,3 +149,20 @@ def test_discordant_findings_count_each_direction_and_describe_the_case_shown():
                               "(probability of the true class 0.61), B predicts class 0 (0.30).")
     assert "alike" in findings.discordant_findings(cases.iloc[:0], 40, "A", "B")[0]
     assert "No held-out vertebra" in findings.discordant_findings(cases.iloc[:0], 0, "A", "B")[0]
+
+
+@pytest.mark.parametrize("low, high, says", [(0.79, 0.92, "clearly above chance"), (0.45, 0.8, "reaches chance"),
+                                             (0.9, 0.97, "too easy")])
+def test_difficulty_sentence_follows_the_baselines_ci(low, high, says):
+    baseline = pd.DataFrame([{"cohort": "test", "auc": (low + high) / 2, "ci_low": low, "ci_high": high}])
+    assert says in findings.difficulty_sentence(baseline)
+
+
+def test_acute_chronic_findings_name_tied_models_and_do_not_rank_without_a_test():
+    aucs = pd.DataFrame([{"model": m, "cohort": "test", "auc": v, "ci_low": v - .05, "ci_high": v + .05,
+                          "paper_auc": .9} for m, v in [("HCR", .8), ("DTL", .85), ("fusion", .85), ("nomogram", .84)]])
+    delong = pd.DataFrame([{"cohort": "test", "a": "nomogram", "b": "fusion", "difference": -0.01, "p": 0.5,
+                            "p (Holm)": 1.0}])
+    text = " ".join(findings.acute_chronic_findings(aucs, delong, pd.DataFrame()))
+    assert "DTL and fusion share the highest point estimate" in text and "do not rank them" in text
+    assert "unadjusted DeLong p 0.500" in text

@@ -8,7 +8,8 @@
   to three rather than adapting the first convolution: for a pretrained network the two are the same
   (a replicated input through conv1 equals a 1-channel conv1 whose kernel is the sum over the three
   input channels), and replication keeps every pretrained weight file loadable unchanged.
-* Intensities then scaled to [-1, 1] (guo2026) or normalised with ImageNet's mean and standard deviation.
+* Intensities then scaled to [-1, 1] (guo2026), normalised with ImageNet's mean and standard deviation,
+  or z-scored per image (mean 0, standard deviation 1 over the image's pixels: zhang2023).
 """
 
 from __future__ import annotations
@@ -107,7 +108,10 @@ def to_network_input(batch: np.ndarray, scaling: str):
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         return (x - mean) / std
-    raise ValueError(f"scaling {scaling!r} is not 'minus1to1' or 'imagenet'")
+    if scaling == "zscore":
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        return (x - mean) / x.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    raise ValueError(f"scaling {scaling!r} is not 'minus1to1', 'imagenet' or 'zscore'")
 
 
 def prepare_manifest(manifest: pd.DataFrame, recipe: Recipe, *, cache_dir=None, n_jobs: int = -1) -> pd.Series:

@@ -19,7 +19,7 @@ class Recipe:
 
     size: int = 224
     equalize: bool = True
-    scaling: str = "minus1to1"  # or "imagenet"
+    scaling: str = "minus1to1"  # or "imagenet", or "zscore" (per image, zhang2023)
     margin: float = 0.15
     epochs: int = 30
     batch_size: int = 8
