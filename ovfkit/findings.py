@@ -417,3 +417,28 @@ def acute_chronic_findings(aucs: pd.DataFrame, delong: pd.DataFrame, baseline: p
                      f"{format_p(r['p'])} (the paper: P = 0.668).")
         out.append(text)
     return out
+
+
+def calibration_sentence(cal: pd.DataFrame) -> str | None:
+    """The calibration of a binary model in words, from a one-row table with ``slope``, ``slope_low``,
+    ``slope_high``, ``intercept``, ``intercept_low``, ``intercept_high``, ``brier``, ``HL statistic``, ``HL df``
+    and ``HL p`` (chapter 04 of the acute-vs-chronic part)."""
+    if not len(cal):
+        return None
+    c = cal.iloc[0]
+    if c["slope_high"] < 1:
+        slope = "below 1: its predictions are too extreme"
+    elif c["slope_low"] > 1:
+        slope = "above 1: its predictions are too moderate, closer to the average than the outcomes are"
+    else:
+        slope = "its CI includes 1"
+    if c["intercept_high"] < 0:
+        intercept = "below 0: it predicts acute fractures too often"
+    elif c["intercept_low"] > 0:
+        intercept = "above 0: it predicts acute fractures too rarely"
+    else:
+        intercept = "its CI includes 0"
+    return (f"Calibration slope {c['slope']:.2f} (95% CI {c['slope_low']:.2f} to {c['slope_high']:.2f}), {slope}; "
+            f"calibration intercept {c['intercept']:.2f} ({c['intercept_low']:.2f} to {c['intercept_high']:.2f}), "
+            f"{intercept}; Brier score {c['brier']:.3f}; Hosmer-Lemeshow {c['HL statistic']:.2f} on "
+            f"{int(c['HL df'])} df, p {format_p(c['HL p'])}.")

@@ -166,3 +166,13 @@ def test_acute_chronic_findings_name_tied_models_and_do_not_rank_without_a_test(
     text = " ".join(findings.acute_chronic_findings(aucs, delong, pd.DataFrame()))
     assert "DTL and fusion share the highest point estimate" in text and "do not rank them" in text
     assert "unadjusted DeLong p 0.500" in text
+
+
+@pytest.mark.parametrize("slope, low, high, says", [(1.4, 0.9, 1.9, "its CI includes 1"),
+                                                    (0.6, 0.4, 0.8, "too extreme"), (1.6, 1.2, 2.0, "too moderate")])
+def test_calibration_sentence_reads_the_slope_against_one(slope, low, high, says):
+    cal = pd.DataFrame([{"slope": slope, "slope_low": low, "slope_high": high, "intercept": 0.1,
+                         "intercept_low": -0.2, "intercept_high": 0.4, "brier": 0.1, "HL statistic": 4.4,
+                         "HL df": 5, "HL p": 0.49}])
+    text = findings.calibration_sentence(cal)
+    assert says in text and "intercept 0.10 (-0.20 to 0.40), its CI includes 0" in text and "p 0.490" in text
