@@ -70,7 +70,7 @@ def table_one(manifest: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame, one row per variable: ``acute``, ``chronic``, ``test``, ``p`` (this cohort) and ``paper acute``,
+    DataFrame, one row per variable: ``acute``, ``chronic``, ``statistical test``, ``p`` (this cohort) and ``paper acute``,
     ``paper chronic``, ``paper p`` (zhang2023's Table 1).
     """
     group = patient_acuity(manifest)
@@ -85,12 +85,12 @@ def table_one(manifest: pd.DataFrame) -> pd.DataFrame:
         index=["acute", "chronic"], columns=["thoracic", "lumbar"], fill_value=0)
     rows = [
         {"variable": "Patients", "acute": str(int((group == "acute").sum())),
-         "chronic": str(int((group == "chronic").sum())), "test": "", "p": np.nan,
+         "chronic": str(int((group == "chronic").sum())), "statistical test": "", "p": np.nan,
          "paper acute": "253", "paper chronic": "112", "paper p": np.nan},
-        {"variable": "Patients with acute and chronic fractures", "acute": str(mixed), "chronic": "–", "test": "",
+        {"variable": "Patients with acute and chronic fractures", "acute": str(mixed), "chronic": "–", "statistical test": "",
          "p": np.nan, "paper acute": "–", "paper chronic": "–", "paper p": np.nan},
         {"variable": "Age, years: mean ± SD (range)", "acute": _mean_sd(ages[0]), "chronic": _mean_sd(ages[1]),
-         "test": age_test, "p": float(age_p), "paper acute": "59.3 ± 18.1 (17-95)",
+         "statistical test": age_test, "p": float(age_p), "paper acute": "59.3 ± 18.1 (17-95)",
          "paper chronic": "71.1 ± 11.9 (39-95)", "paper p": 0.225},
         {"variable": "Females/males", "acute": f"{sex.loc['acute', 'F']}/{sex.loc['acute', 'M']}",
          "chronic": f"{sex.loc['chronic', 'F']}/{sex.loc['chronic', 'M']}", **_categorical(sex),
@@ -108,11 +108,11 @@ def _categorical(table: pd.DataFrame) -> dict:
     """The test and p-value of a 2x2 table: chi-square, or Fisher's exact test for a small expected count."""
     observed = table.to_numpy()
     if observed.sum(axis=0).min() == 0 or observed.sum(axis=1).min() == 0:
-        return {"test": "not testable (an empty row or column)", "p": np.nan}
+        return {"statistical test": "not testable (an empty row or column)", "p": np.nan}
     chi2, p, _, expected = sps.chi2_contingency(observed, correction=False)
     if expected.min() < 5:
-        return {"test": "Fisher's exact", "p": float(sps.fisher_exact(observed).pvalue)}
-    return {"test": "chi-square", "p": float(p)}
+        return {"statistical test": "Fisher's exact", "p": float(sps.fisher_exact(observed).pvalue)}
+    return {"statistical test": "chi-square", "p": float(p)}
 
 
 def cascade_counts(pipeline, n_extracted: dict) -> pd.DataFrame:
@@ -224,22 +224,53 @@ def side_by_side(aucs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def phantom_signs(manifest_path) -> pd.DataFrame | None:
-    """What the synthetic phantom drew in each acute and chronic fracture (its ``truth.csv``): the share
-    with a condensation band, a vacuum cleft, fluid, or none of these. None for a cohort without a truth file
-    (real data)."""
+SIGNS = ("condensation band", "vacuum cleft (gas)", "fluid cleft", "none")
+
+
+def phantom_sign_of(manifest_path) -> pd.Series | None:
+    """The CT sign the synthetic phantom drew in each fracture (its ``truth.csv``), one of :data:`SIGNS`;
+    a fracture with a band and a cleft counts as ``condensation band``. None for real data (no truth file)."""
     from pathlib import Path
 
     truth = Path(manifest_path).parent / "truth.csv"
     if not truth.is_file():
         return None
     t = pd.read_csv(truth).set_index("vertebra_id")
-    acuity = np.where(t["mri_finding"] == "edema", "acute", "chronic")
     sign = np.select([t["condensation_band"].astype(bool), t["mri_finding"] == "vacuum_cleft",
-                      t["mri_finding"] == "fluid"], ["condensation band", "vacuum cleft (gas)", "fluid cleft"],
-                     "no sign (healed or band-free)")
-    return pd.crosstab(pd.Series(acuity, name="acuity"), pd.Series(sign, name="CT sign drawn"), normalize="index"
-                       ).round(3)
+                      t["mri_finding"] == "fluid"], list(SIGNS[:3]), SIGNS[3])
+    return pd.Series(sign, index=t.index, name="CT sign drawn")
+
+
+def phantom_signs(manifest_path) -> pd.DataFrame | None:
+    """Share of each CT sign the phantom drew (:func:`phantom_sign_of`) among acute and among chronic
+    fractures. None for real data."""
+    sign = phantom_sign_of(manifest_path)
+    if sign is None:
+        return None
+    from pathlib import Path
+
+    t = pd.read_csv(Path(manifest_path).parent / "truth.csv").set_index("vertebra_id")
+    acuity = pd.Series(np.where(t["mri_finding"] == "edema", "acute", "chronic"), index=t.index, name="acuity")
+    return pd.crosstab(acuity, sign, normalize="index").reindex(columns=list(SIGNS), fill_value=0.0).round(3)
+
+
+def sign_auc(manifest: pd.DataFrame, manifest_path) -> pd.DataFrame | None:
+    """How easy each set is by the phantom's truth: the AUC, per cohort, of a reader who sees the drawn signs
+    perfectly and calls a band acute, a cleft chronic and nothing in between (score 1, 0, 0.5). None for
+    real data."""
+    from sklearn.metrics import roc_auc_score
+
+    sign = phantom_sign_of(manifest_path)
+    if sign is None:
+        return None
+    score = sign.map({SIGNS[0]: 1.0, SIGNS[1]: 0.0, SIGNS[2]: 0.0, SIGNS[3]: 0.5})
+    rows = []
+    for cohort, g in manifest.groupby("cohort", sort=False):
+        y = g["acuity"].astype(str).str.lower().eq("acute").to_numpy()
+        rows.append({"set": "test" if cohort == "internal" else "training" if cohort == "train" else cohort,
+                     "fractures": len(g), "acute share": float(y.mean()),
+                     "AUC of the drawn signs": roc_auc_score(y, score.loc[g.index])})
+    return pd.DataFrame(rows)
 
 
 #: Threshold metrics in reading order, with their names in the book.
@@ -299,3 +330,53 @@ def paper_delong(delong: pd.DataFrame) -> list:
     """The paper's DeLong P value for each row of :func:`delong_pairs` (a string, as the paper gives it)."""
     return [PAPER_DELONG.get((c, frozenset({a, b})), "< 0.05") for c, a, b in
             zip(delong["cohort"], delong["a"], delong["b"])]
+
+
+#: The cohorts of this study as the book names them (the manifest's held-out cohort is ``internal``).
+COHORT_LABELS = {"train": "training", "internal": "test"}
+
+
+def aligned_scores(result, nomogram=None, design: pd.DataFrame | None = None) -> dict:
+    """Each model's P(acute) on the same vertebrae, per cohort: the chosen HCR, DTL and fusion classifiers
+    (training rows: nested-CV out-of-fold) and, given a fitted nomogram and its design rows, the nomogram.
+
+    Parameters
+    ----------
+    result : ovfkit.study.ModelResult
+        Of :func:`ovfkit.study.model_comparison` with :func:`sources`.
+    nomogram : ovfkit.clinical.Nomogram, optional
+    design : DataFrame, optional
+        :func:`ovfkit.clinical.design` rows of the fusion predictions (every cohort), for the nomogram.
+
+    Returns
+    -------
+    dict
+        ``"training"`` and ``"test"`` -> ``(y, {model: P(acute)}, patient ids)``, arrays aligned by vertebra.
+    """
+    preds = {v: result.chosen_predictions(v).set_index("vertebra_id") for v in ("HCR", "DTL", "fusion")}
+    out = {}
+    for cohort, label in COHORT_LABELS.items():
+        rows = preds["fusion"][preds["fusion"]["cohort"] == cohort]
+        scores = {v: p.loc[rows.index, "p1"].to_numpy(dtype=float) for v, p in preds.items()}
+        if nomogram is not None:
+            scores["nomogram"] = nomogram.predict(design.set_index("vertebra_id").loc[rows.index])
+        out[label] = (rows["y"].to_numpy(), scores, rows["patient_id"].to_numpy())
+    return out
+
+
+def model_aucs(aligned: dict, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """AUC of P(acute) with a 95% patient-bootstrap CI for every model and cohort of :func:`aligned_scores`,
+    with how it was obtained and the paper's AUC beside it."""
+    from ovfkit import metrics
+
+    how = {"training": "nested CV (out-of-fold)", "test": "held-out 20% of patients"}
+    paper = paper_table2().set_index(["model", "cohort"])["auc"]
+    rows = []
+    for label, (y, scores, groups) in aligned.items():
+        for name, p in scores.items():
+            est, lo, hi = metrics.patient_bootstrap_ci(y, _two_columns(p), groups, n_boot=n_boot, seed=seed,
+                                                       classes=(0, 1))
+            rows.append({"model": name, "cohort": label, "auc": est, "ci_low": lo, "ci_high": hi,
+                         "how": "in-sample nomogram on out-of-fold scores" if (name, label) == ("nomogram", "training")
+                         else how[label], "paper_auc": float(paper[(PAPER_NAMES[name], label)])})
+    return pd.DataFrame(rows)

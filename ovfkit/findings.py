@@ -410,6 +410,11 @@ def acute_chronic_findings(aucs: pd.DataFrame, delong: pd.DataFrame, baseline: p
                           f"{format_p(r['p (Holm)'])})" for _, r in sig.iterrows())
         text = (f"Paired DeLong tests on the test set: {len(sig)} of {len(d)} pairs differ after Holm's correction"
                 + (f" ({named})" if len(sig) else "") + ".")
+        if "paper P" in d.columns:
+            lost = d[(d["paper P"].astype(str) == "< 0.05") & (d["p (Holm)"] >= ALPHA)]
+            if len(lost):
+                text += (" Not reproduced: the paper found " + "; ".join(f"{r['a']} vs {r['b']}" for _, r in lost.iterrows())
+                         + " significant (P < 0.05), not so here after Holm's correction.")
         fn = d[[{a, b} == {"fusion", "nomogram"} for a, b in zip(d["a"], d["b"])]]
         if len(fn):
             r = fn.iloc[0]
@@ -426,12 +431,12 @@ def calibration_sentence(cal: pd.DataFrame) -> str | None:
     if not len(cal):
         return None
     c = cal.iloc[0]
-    if c["slope_high"] < 1:
-        slope = "below 1: its predictions are too extreme"
-    elif c["slope_low"] > 1:
-        slope = "above 1: its predictions are too moderate, closer to the average than the outcomes are"
+    way = ("below 1 (predictions too extreme)" if c["slope"] < 1
+           else "above 1 (predictions too moderate, closer to the average than the outcomes are)")
+    if c["slope_high"] < 1 or c["slope_low"] > 1:
+        slope = f"{way}, and its CI excludes 1"
     else:
-        slope = "its CI includes 1"
+        slope = f"{way}, but its CI includes 1: no clear miscalibration of the spread on {int(c['n'])} fractures"
     if c["intercept_high"] < 0:
         intercept = "below 0: it predicts acute fractures too often"
     elif c["intercept_low"] > 0:
@@ -439,6 +444,53 @@ def calibration_sentence(cal: pd.DataFrame) -> str | None:
     else:
         intercept = "its CI includes 0"
     return (f"Calibration slope {c['slope']:.2f} (95% CI {c['slope_low']:.2f} to {c['slope_high']:.2f}), {slope}; "
-            f"calibration intercept {c['intercept']:.2f} ({c['intercept_low']:.2f} to {c['intercept_high']:.2f}), "
-            f"{intercept}; Brier score {c['brier']:.3f}; Hosmer-Lemeshow {c['HL statistic']:.2f} on "
-            f"{int(c['HL df'])} df, p {format_p(c['HL p'])}.")
+            f"calibration intercept {c['intercept']:.2f} (95% CI {c['intercept_low']:.2f} to "
+            f"{c['intercept_high']:.2f}), {intercept}; Brier score {c['brier']:.3f}; Hosmer-Lemeshow "
+            f"{c['HL statistic']:.2f} on {int(c['HL df'])} df, p {format_p(c['HL p'])}.")
+
+
+def train_test_gap(aucs: pd.DataFrame, outer_splits: int) -> str | None:
+    """How each model's test AUC compares with its training (nested-CV) AUC, with the two reasons that can
+    make the test AUC the higher one. ``aucs``: ``model``, ``cohort`` (``training``/``test``), ``auc``."""
+    if not len(aucs):
+        return None
+    wide = aucs.pivot(index="model", columns="cohort", values="auc")
+    gap = (wide["test"] - wide["training"]).reindex(aucs["model"].drop_duplicates())
+    parts = ", ".join(f"{m} {d:+.3f}" for m, d in gap.items())
+    text = f"Test minus training AUC: {parts}."
+    if (gap > 0).all():
+        test = aucs[aucs["cohort"] == "test"]
+        half = float(((test["ci_high"] - test["ci_low"]) / 2).median())
+        text += (" Every test AUC is the higher one. Two things can do this: the test set is one small sample "
+                 f"(its AUCs' 95% CIs are about ±{half:.2f} wide) that can be easier than the training set "
+                 "(chapter 01 compares how easy each set is by the phantom's truth), and the refitted model learns "
+                 f"from all training rows, each outer-fold model of nested CV from {outer_splits - 1} of "
+                 f"{outer_splits} folds of them.")
+    elif (gap < 0).all():
+        text += " Every test AUC is the lower one, as expected when training performance is optimistic."
+    return text
+
+
+def decision_curve_sentence(curves: pd.DataFrame) -> str | None:
+    """Where each model's net benefit beats both treat-all and treat-none, and which model is highest
+    where. ``curves``: ``model``, ``threshold``, ``net_benefit``, ``low``, ``high``."""
+    if not len(curves):
+        return None
+    wide = curves.pivot(index="threshold", columns="model", values="net_benefit")
+    models = [m for m in curves["model"].drop_duplicates() if m not in ("all", "none")]
+    ref = wide[["all", "none"]].max(axis=1)
+    spans = []
+    for m in models:
+        better = wide.index[wide[m] > ref + 1e-12]
+        spans.append(f"{m} at {len(better)} of {len(wide)}, from {better.min():.2f} to {better.max():.2f}"
+                     if len(better) else f"{m} at none")
+    best = wide[models].idxmax(axis=1)
+    share = best.value_counts(normalize=True)
+    leaders = ", ".join(f"{m} at {v:.0%}" for m, v in share.items())
+    low = curves.pivot(index="threshold", columns="model", values="low")
+    top = wide[models].max(axis=1)
+    overlap = float(np.mean([(top[t] - wide.loc[t, models].drop(best[t]).max()) < (top[t] - low.loc[t, best[t]])
+                             for t in wide.index]))
+    return (f"Net benefit above both treating all and treating none (thresholds): {', '.join(spans)}. Highest "
+            f"net benefit: {leaders} of the thresholds. At {overlap:.0%} of the thresholds the runner-up lies inside the leader's 95% band, so "
+            "the order of the models is not settled by these curves.")

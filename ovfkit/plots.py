@@ -128,9 +128,13 @@ def _scale_bar(ax, mm_per_px: float, width_mm: float, preferred_mm: float = 10.0
     return length
 
 
-def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0, by: str = "astlof_class"):
+def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0, by: str = "astlof_class",
+            window: tuple = (300, 1500), titles: dict | None = None):
     """Grid of vertebrae: rows ASTLOF class (or the values of column ``by``, e.g. ``acuity``), columns
-    center; reader 1's outline in yellow.
+    center (named above them when there are several); reader 1's outline in yellow.
+
+    ``window``: CT display window (level, width) in HU. ``titles``: vertebra id -> panel title, replacing
+    the default (the id and the consensus ASTLOF components).
 
     X-ray patches are shown as acquired (anterior left, superior up); CT as the largest sagittal
     slice in a bone window (W 1500, L 300). Each image carries a 10 mm scale bar (shorter on an image
@@ -143,6 +147,7 @@ def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0, by: str
     centers = sorted(manifest["center"].unique(), key=lambda c: (len(c), c))
     rng = np.random.default_rng(seed)
     values = (0, 1, 2) if by == "astlof_class" else tuple(sorted(manifest[by].astype(str).unique()))
+    level, width = window
     fig, axes = plt.subplots(len(values), len(centers) * per_cell,
                              figsize=(2.3 * len(centers) * per_cell, 2.4 * len(values)), squeeze=False)
     shown = []
@@ -167,19 +172,20 @@ def gallery(manifest: pd.DataFrame, *, per_cell: int = 1, seed: int = 0, by: str
                 box = roi_crop(img, msk, margin=0.25)
                 img, msk = img[box].astype(float), msk[box]
                 if row["modality"] == "ct":
-                    vmin, vmax = 300 - 750, 300 + 750
+                    vmin, vmax = level - width / 2, level + width / 2
                 else:
                     vmin, vmax = np.percentile(img, [1, 99.5])
                 ax.imshow(img, cmap="gray", vmin=vmin, vmax=vmax, aspect=aspect, interpolation="bilinear")
                 ax.contour(msk, levels=[0.5], colors="yellow", linewidths=0.6)
                 bar_mm = _scale_bar(ax, mm_per_px, img.shape[1] * mm_per_px)
-                ax.set_title(f"{row['vertebra_id']}  M{row['morphology']} R{row['mri']} B{row['bmd']} "
-                             f"C{row['clinical']}", fontsize=6.5)
+                default = (f"{row['vertebra_id']}  M{row['morphology']} R{row['mri']} B{row['bmd']} "
+                           f"C{row['clinical']}")
+                ax.set_title((titles or {}).get(row["vertebra_id"], default), fontsize=6.5)
                 shown.append({"vertebra_id": row["vertebra_id"], "center": center, by: cls,
                               "image": Path(row["image"]).name, "column_spacing_mm": mm_per_px,
                               "scale_bar_mm": bar_mm})
         axes[r, 0].set_ylabel(f"class {cls}" if by == "astlof_class" else str(cls), fontsize=10)
-    for c, center in enumerate(centers):
+    for c, center in enumerate(centers if len(centers) > 1 else []):
         axes[0, c * per_cell].annotate(f"center {center}", (0, 1.25), xycoords="axes fraction", fontsize=10,
                                        fontweight="bold")
     fig.tight_layout()
@@ -551,7 +557,9 @@ def lasso_selection(record: dict):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     ax = axes[0]
     ax.errorbar(log_a, record["cv_mse"], yerr=record["cv_mse_std"], fmt="o", ms=3, color="#C44E52", ecolor="0.75")
-    for a, style, label in ((record["alpha_cv"], "--", "lambda (CV)"), (record["alpha"], ":", "lambda used")):
+    lines = ([(record["alpha_cv"], "--", "lambda (CV)"), (record["alpha"], ":", "lambda used")]
+             if record["alpha"] != record["alpha_cv"] else [(record["alpha"], "--", "lambda (CV = used)")])
+    for a, style, label in lines:
         ax.axvline(np.log10(a), color="0.3", ls=style, label=label)
     ax.set_xlabel("log10(lambda)")
     ax.set_ylabel("cross-validated log-loss" if record.get("method") == "logistic"
@@ -793,19 +801,19 @@ def decision_curves_with_bands(table: pd.DataFrame, title: str = ""):
     ``table``: :func:`ovfkit.calibration.net_benefit_bands` (``model``, ``threshold``, ``net_benefit``,
     ``low``, ``high``). Returns (fig, data).
     """
-    fig, ax = plt.subplots(figsize=(6.2, 4.0))
+    fig, ax = plt.subplots(figsize=(7.4, 4.2))
     for name, g in table.groupby("model", sort=False):
         style = {"all": dict(color="0.5", ls="--"), "none": dict(color="k", lw=0.8)}.get(name, {})
         line, = ax.plot(g["threshold"], g["net_benefit"], label={"all": "treat all", "none": "treat none"}.get(name, name),
                         **style)
         if name not in ("all", "none"):
             ax.fill_between(g["threshold"], g["low"], g["high"], color=line.get_color(), alpha=0.15, lw=0)
-    prev = table.loc[table["model"] == "all", "net_benefit"].max()
-    ax.set_ylim(-0.1, max(prev, 0.05) * 1.15)
+    shown = table[~table["model"].isin(["all", "none"])]
+    ax.set_ylim(max(-0.25, min(-0.05, float(shown["low"].min()))), float(shown["high"].max()) + 0.03)
     ax.set_xlabel("threshold probability")
     ax.set_ylabel("net benefit")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig, table
 
@@ -1089,7 +1097,8 @@ def _total_axes(rows: dict, nomo) -> list:
     return out + _records("Probability", values, labels, nomo.points_for_probability(values))
 
 
-def nomogram(nomo, labels: dict | None = None, *, width: float = 10.0, title: str | None = None):
+def nomogram(nomo, labels: dict | None = None, *, width: float = 10.0, title: str | None = None,
+             outcome: str | None = None):
     """The nomogram of a fitted :class:`ovfkit.clinical.Nomogram`, laid out like R's ``rms`` nomograms.
 
     From top to bottom: Points (0-100); one axis per predictor at its points (DLR score in logits over
@@ -1109,6 +1118,8 @@ def nomogram(nomo, labels: dict | None = None, *, width: float = 10.0, title: st
         Figure width in inches; the height follows the number of axes.
     title : str, optional
         Default: "Nomogram: ASTLOF class k vs rest"; name a binary task's positive class here.
+    outcome : str, optional
+        The probability axis' name; default "P(class k)" (e.g. "P(acute)" for the acute-vs-chronic study).
 
     Returns
     -------
@@ -1122,7 +1133,8 @@ def nomogram(nomo, labels: dict | None = None, *, width: float = 10.0, title: st
 
     k = nomo.k
     names = {"dlr_score": f"DLR score, class {k} (logit)", "age": "Age (years)", "male": "Sex", **(labels or {})}
-    order = ["Points", *(names[c] for c in PREDICTORS), "Total points", "Linear predictor (logit)", f"P(class {k})"]
+    outcome = outcome or f"P(class {k})"
+    order = ["Points", *(names[c] for c in PREDICTORS), "Total points", "Linear predictor (logit)", outcome]
     fig = plt.figure(figsize=(width, 0.5 * len(order) + 0.9))
     left = min(0.3, 2.0 / width)
     ax = fig.add_axes((left, 0.12, 0.97 - left, 0.8))
@@ -1141,11 +1153,12 @@ def nomogram(nomo, labels: dict | None = None, *, width: float = 10.0, title: st
     for c in PREDICTORS:
         data += _predictor_axis(rows[names[c]], nomo, c)
     data += _total_axes({"total": rows["Total points"], "lp": rows["Linear predictor (logit)"],
-                         "p": rows[f"P(class {k})"]}, nomo)
+                         "p": rows[outcome]}, nomo)
 
     lo_q, hi_q = (_ordinal(100 * q) for q in DLR_AXIS_QUANTILES)
     ax.set_title(title or f"Nomogram: ASTLOF class {k} vs rest", fontsize=10, loc="left")
-    fig.text(left, 0.01, f"DLR score axis: {lo_q}-{hi_q} percentile of the training scores; age, sex: their "
+    score = names["dlr_score"].split(" (")[0].split(",")[0]
+    fig.text(left, 0.01, f"{score} axis: {lo_q}-{hi_q} percentile of the training scores; age, sex: their "
              f"training range.\nPoints = {nomo.points_per_logit():.3g} x beta x (value - value at 0 points); a "
              "value beyond an axis end scores below 0 or past the end, at the same points per unit.",
              fontsize=7, color="0.3", gid="note")

@@ -733,7 +733,7 @@ def run(modality: str = "all", profile: str = "default", *, seed: int = 42, buil
     ``modality`` and ``study`` choose the parts of the book (:func:`select_parts`: the ASTLOF study on
     X-ray and CT, the acute-vs-chronic study on CT); ``parts`` names them instead (keys of :data:`PARTS`).
     ``notebooks_dir`` and ``chapters`` replace the ASTLOF parts' notebooks (tests).
-    Parts run side by side (one ``ovfkit run --parts ... --no-book`` process per lane, :func:`_lanes`)
+    Unless ``parts`` is given, parts run side by side (one ``ovfkit run --parts ... --no-book`` process per lane, :func:`_lanes`)
     when there is more than one core and the notebooks and chapters are the book's own (``side_by_side``
     None); much of a chapter runs on one core, so two runs share two cores better than one does.
     Every kernel and worker the run starts ends with it, even if it is killed (:mod:`ovfkit.lifeline`).
@@ -749,8 +749,8 @@ def run(modality: str = "all", profile: str = "default", *, seed: int = 42, buil
         chosen = [PARTS[k] for k in parts]
     build_dir = Path(build_dir) if build_dir else REPO_ROOT / "build" / profile
     own = notebooks_dir is None and tuple(chapters) == CHAPTERS
-    if side_by_side is None:
-        side_by_side = own and len(chosen) > 1 and (os.cpu_count() or 1) > 1
+    if side_by_side is None:  # a lane (``parts`` given) runs its parts one after another
+        side_by_side = own and parts is None and len(chosen) > 1 and (os.cpu_count() or 1) > 1
     t0 = time.perf_counter()
     if side_by_side:
         lanes = _lanes(chosen)

@@ -58,13 +58,16 @@ class Features:
         out.index.name = "cohort"
         return out
 
-    def dropped_statement(self) -> str:
-        """One Markdown sentence: how many vertebrae every later step uses, and which dropped out and why."""
+    def dropped_statement(self, names: dict | None = None) -> str:
+        """One Markdown sentence: how many vertebrae every later step uses, and which dropped out and why.
+
+        ``names`` renames cohorts in the sentence (the acute-vs-chronic part calls ``internal`` "test")."""
+        name = (names or {}).get
         u = self.usage()
-        counts = ", ".join(f"{c} {r.used}" for c, r in u.iterrows())
+        counts = ", ".join(f"{name(c, c)} {r.used}" for c, r in u.iterrows())
         if self.dropped.empty:
             return f"**Vertebrae used** (every manifest row): {counts}."
-        lost = "; ".join(f"{vid} ({r.cohort}): {r.reason}" for vid, r in self.dropped.iterrows())
+        lost = "; ".join(f"{vid} ({name(r.cohort, r.cohort)}): {r.reason}" for vid, r in self.dropped.iterrows())
         return (f"**Vertebrae used:** {counts}. **{len(self.dropped)} dropped out** and are not in any later "
                 f"table or figure: {lost}.")
 

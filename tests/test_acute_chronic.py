@@ -116,7 +116,7 @@ def test_table_one_tests_equal_scipy_and_a_patient_with_any_acute_fracture_is_ac
     assert t.loc["Patients", "acute"] == "24" and t.loc["Patients", "chronic"] == "16"
     first = m.groupby("patient_id")[["age", "sex"]].first().join(ac.patient_acuity(m))
     a, c = (first.loc[first["acuity"] == g, "age"] for g in ("acute", "chronic"))
-    assert t.loc["Age, years: mean ± SD (range)", "test"] == "Welch t-test"
+    assert t.loc["Age, years: mean ± SD (range)", "statistical test"] == "Welch t-test"
     assert t.loc["Age, years: mean ± SD (range)", "p"] == pytest.approx(sps.ttest_ind(a, c, equal_var=False).pvalue)
     assert t.loc["Patients with acute and chronic fractures", "acute"] == "1"
     sex = pd.crosstab(first["acuity"], first["sex"]).to_numpy()
@@ -124,7 +124,7 @@ def test_table_one_tests_equal_scipy_and_a_patient_with_any_acute_fracture_is_ac
     ref = sps.chi2_contingency(sex, correction=False)
     expected = sps.fisher_exact(sex).pvalue if ref[3].min() < 5 else ref[1]
     assert row["p"] == pytest.approx(expected)
-    assert row["test"] == ("Fisher's exact" if ref[3].min() < 5 else "chi-square")
+    assert row["statistical test"] == ("Fisher's exact" if ref[3].min() < 5 else "chi-square")
     assert t.loc["Fractures (thoracic, lumbar)", "acute"].startswith("24 (")  # fractures, not patients
     assert t.loc["Age, years: mean ± SD (range)", "paper p"] == 0.225
 
@@ -186,3 +186,17 @@ def test_paper_delong_p_values_are_the_papers():
     d = pd.DataFrame({"cohort": ["training", "test", "test"], "a": ["fusion", "nomogram", "HCR"],
                       "b": ["nomogram", "fusion", "DTL"]})
     assert ac.paper_delong(d) == ["0.794", "0.668", "< 0.05"]
+
+
+def test_model_aucs_equal_sklearn_and_carry_the_papers_auc():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 90)
+    scores = {m: np.clip(0.2 * y + rng.random(90) * 0.8, 0, 1) for m in ac.MODELS}
+    aligned = {"training": (y, scores, np.arange(90) // 2), "test": (y, scores, np.arange(90) // 2)}
+    table = ac.model_aucs(aligned, n_boot=100).set_index(["model", "cohort"])
+    assert table.loc[("fusion", "test"), "auc"] == pytest.approx(roc_auc_score(y, scores["fusion"]))
+    assert table.loc[("nomogram", "test"), "paper_auc"] == 0.946
+    assert table.loc[("nomogram", "training"), "how"].startswith("in-sample")
+    assert (table["ci_low"] <= table["auc"]).all() and (table["auc"] <= table["ci_high"]).all()

@@ -171,8 +171,32 @@ def test_acute_chronic_findings_name_tied_models_and_do_not_rank_without_a_test(
 @pytest.mark.parametrize("slope, low, high, says", [(1.4, 0.9, 1.9, "its CI includes 1"),
                                                     (0.6, 0.4, 0.8, "too extreme"), (1.6, 1.2, 2.0, "too moderate")])
 def test_calibration_sentence_reads_the_slope_against_one(slope, low, high, says):
-    cal = pd.DataFrame([{"slope": slope, "slope_low": low, "slope_high": high, "intercept": 0.1,
+    cal = pd.DataFrame([{"slope": slope, "slope_low": low, "slope_high": high, "intercept": 0.1, "n": 106,
                          "intercept_low": -0.2, "intercept_high": 0.4, "brier": 0.1, "HL statistic": 4.4,
                          "HL df": 5, "HL p": 0.49}])
     text = findings.calibration_sentence(cal)
-    assert says in text and "intercept 0.10 (-0.20 to 0.40), its CI includes 0" in text and "p 0.490" in text
+    assert says in text and "intercept 0.10 (95% CI -0.20 to 0.40), its CI includes 0" in text and "p 0.490" in text
+
+
+def test_train_test_gap_names_each_models_difference_and_why_test_can_be_higher():
+    aucs = pd.DataFrame([{"model": m, "cohort": c, "auc": v, "ci_low": v - 0.05, "ci_high": v + 0.05}
+                         for m, tr, te in [("HCR", 0.86, 0.94), ("fusion", 0.85, 0.91)]
+                         for c, v in (("training", tr), ("test", te))])
+    text = findings.train_test_gap(aucs, outer_splits=3)
+    assert "HCR +0.080, fusion +0.060" in text and "Every test AUC is the higher one" in text
+    assert "±0.05" in text and "2 of 3 folds" in text
+    lower = aucs.assign(auc=lambda t: np.where(t["cohort"] == "test", t["auc"] - 0.2, t["auc"]))
+    assert "lower one" in findings.train_test_gap(lower, outer_splits=3)
+
+
+def test_decision_curve_sentence_counts_thresholds_above_both_references_and_the_leader():
+    t = np.round(np.arange(0.1, 0.6, 0.1), 2)
+    prev = 0.5
+    rows = [{"model": "all", "threshold": x, "net_benefit": prev - (1 - prev) * x / (1 - x), "low": 0, "high": 0}
+            for x in t] + [{"model": "none", "threshold": x, "net_benefit": 0.0, "low": 0, "high": 0} for x in t]
+    rows += [{"model": "A", "threshold": x, "net_benefit": 0.45, "low": 0.30, "high": 0.55} for x in t]
+    rows += [{"model": "B", "threshold": x, "net_benefit": 0.40, "low": 0.35, "high": 0.45} for x in t]
+    text = findings.decision_curve_sentence(pd.DataFrame(rows))
+    # treat all: 0.444, 0.375, 0.286, 0.167, 0.0 -> A (0.45) beats it everywhere, B (0.40) from 0.2 on
+    assert "A at 5 of 5, from 0.10 to 0.50" in text and "B at 4 of 5, from 0.20 to 0.50" in text
+    assert "A at 100% of the thresholds" in text and "At 100% of the thresholds the runner-up" in text
