@@ -413,8 +413,10 @@ def acute_chronic_findings(aucs: pd.DataFrame, delong: pd.DataFrame, baseline: p
         if "paper P" in d.columns:
             lost = d[(d["paper P"].astype(str) == "< 0.05") & (d["p (Holm)"] >= ALPHA)]
             if len(lost):
-                text += (" Not reproduced: the paper found " + "; ".join(f"{r['a']} vs {r['b']}" for _, r in lost.iterrows())
-                         + " significant (P < 0.05), not so here after Holm's correction.")
+                pairs = [f"{r['a']} vs {r['b']}" for _, r in lost.iterrows()]
+                named = pairs[0] if len(pairs) == 1 else ", ".join(pairs[:-1]) + " and " + pairs[-1]
+                text += (f" Not reproduced: the paper found {named} significant (P < 0.05); here "
+                         f"{'it is' if len(pairs) == 1 else 'they are'} not, after Holm's correction.")
         fn = d[[{a, b} == {"fusion", "nomogram"} for a, b in zip(d["a"], d["b"])]]
         if len(fn):
             r = fn.iloc[0]

@@ -69,8 +69,8 @@ class Settings:
         ``astlof`` or ``acute-chronic``.
     design : str
         The synthetic cohort's design (a key of :data:`ovfkit.synth.DESIGNS`).
-    radiomics_params : str
-        The shipped PyRadiomics parameter file (:mod:`ovfkit.params`).
+    radiomics_params : str or dict
+        The shipped PyRadiomics parameter file (:mod:`ovfkit.params`), or a parameter dict.
     """
 
     profile: str
@@ -88,7 +88,7 @@ class Settings:
     task: Task = get_task("astlof")
     study: str = "astlof"
     design: str = ""
-    radiomics_params: str = ""
+    radiomics_params: str | dict = ""
 
 
 def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "astlof",

@@ -162,8 +162,14 @@ def test_acute_chronic_findings_name_tied_models_and_do_not_rank_without_a_test(
     aucs = pd.DataFrame([{"model": m, "cohort": "test", "auc": v, "ci_low": v - .05, "ci_high": v + .05,
                           "paper_auc": .9} for m, v in [("HCR", .8), ("DTL", .85), ("fusion", .85), ("nomogram", .84)]])
     delong = pd.DataFrame([{"cohort": "test", "a": "nomogram", "b": "fusion", "difference": -0.01, "p": 0.5,
-                            "p (Holm)": 1.0}])
+                            "p (Holm)": 1.0, "paper P": "0.668"},
+                           {"cohort": "test", "a": "HCR", "b": "fusion", "difference": -0.05, "p": 0.04,
+                            "p (Holm)": 0.08, "paper P": "< 0.05"},
+                           {"cohort": "test", "a": "HCR", "b": "nomogram", "difference": -0.04, "p": 0.2,
+                            "p (Holm)": 0.4, "paper P": "< 0.05"}])
     text = " ".join(findings.acute_chronic_findings(aucs, delong, pd.DataFrame()))
+    assert ("Not reproduced: the paper found HCR vs fusion and HCR vs nomogram significant (P < 0.05); here they "
+            "are not, after Holm's correction.") in text
     assert "DTL and fusion share the highest point estimate" in text and "do not rank them" in text
     assert "unadjusted DeLong p 0.500" in text
 

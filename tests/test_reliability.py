@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pingouin as pg
@@ -162,7 +164,7 @@ def test_too_few_training_repeats_name_the_column_and_the_remedy(training_repeat
 
 
 @pytest.mark.parametrize("repeat_masks", ["drawn", "empty column", "no column"])
-def test_load_features_filter_icc_uses_both_readers_comparisons(tiny_cohorts, tmp_path, monkeypatch, repeat_masks):
+def test_load_features_filter_icc_uses_both_readers_comparisons(tiny_cohorts, tmp_path, repeat_masks):
     """study.load_features gives the ICC filter min(inter, intra) per feature, or inter alone without repeats."""
     from ovfkit import radiomics, study
     from ovfkit.manifest import load_manifest
@@ -171,13 +173,13 @@ def test_load_features_filter_icc_uses_both_readers_comparisons(tiny_cohorts, tm
     params = {"ovfkit": {"roi": "volume"}, "setting": {"label": 1, "binWidth": 25, "normalize": True,
                                                        "normalizeScale": 100},
               "imageType": {"Original": {}}, "featureClass": {"firstorder": None, "shape2D": None, "glcm": None}}
-    monkeypatch.setattr(radiomics, "default_params", lambda modality: params)
     m = load_manifest(tiny_cohorts["xray"])
     if repeat_masks == "empty column":
         m["mask_reader1_repeat"] = ""
     elif repeat_masks == "no column":  # user data: a manifest written before the column existed
         m = m.drop(columns=["mask_reader1_repeat", "mask_reader1_repeat_sha256"])
-    features = study.load_features(m, settings("quick", "xray", 7), cache_dir=tmp_path, backbones=[])
+    run = replace(settings("quick", "xray", 7), radiomics_params=params)  # a small extraction, same pipeline
+    features = study.load_features(m, run, cache_dir=tmp_path, backbones=[])
     extract = {col: radiomics.extract_manifest(m, params, cache_dir=tmp_path / "radiomics", mask_column=col,
                                                progress=False) for col in ("mask", "mask_reader2")}
     inter, _, _ = training_icc(extract["mask"], extract["mask_reader2"], m["cohort"])
