@@ -19,13 +19,13 @@ has 253 acute and 112 chronic patients, 365 in all, so it, too, puts each patien
 from __future__ import annotations
 
 import itertools
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ovfkit import fusion, stats
+from ovfkit import calibration, fusion, metrics, stats
 from ovfkit.tables import estimate_ci
 
 #: The four models, in the paper's order, with the paper's names.
@@ -157,9 +157,7 @@ def cascade_counts(pipeline, n_extracted: dict) -> pd.DataFrame:
 
 def paper_table2() -> pd.DataFrame:
     """zhang2023's Table 2: AUC (95% CI), accuracy, sensitivity, specificity and F1 of the four models."""
-    path = resources.files("ovfkit.data").joinpath("zhang2023_table2.csv")
-    with path.open(encoding="utf-8") as fh:
-        return pd.read_csv(fh)
+    return pd.read_csv(Path(__file__).parent / "data" / "zhang2023_table2.csv")
 
 
 def delong_pairs(scores: dict, y, groups, *, cohort: str, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -227,31 +225,35 @@ def side_by_side(aucs: pd.DataFrame) -> pd.DataFrame:
 SIGNS = ("condensation band", "vacuum cleft (gas)", "fluid cleft", "none")
 
 
+def _truth(manifest_path) -> pd.DataFrame | None:
+    """The synthetic generator's ``truth.csv`` beside a manifest, indexed by vertebra; None for real data."""
+    truth = Path(manifest_path).parent / "truth.csv"
+    return pd.read_csv(truth).set_index("vertebra_id") if truth.is_file() else None
+
+
+def _signs(truth: pd.DataFrame) -> pd.Series:
+    """The CT sign drawn in each fracture of a truth table, one of :data:`SIGNS`."""
+    sign = np.select([truth["condensation_band"].astype(bool), truth["mri_finding"] == "vacuum_cleft",
+                      truth["mri_finding"] == "fluid"], list(SIGNS[:3]), SIGNS[3])
+    return pd.Series(sign, index=truth.index, name="CT sign drawn")
+
+
 def phantom_sign_of(manifest_path) -> pd.Series | None:
     """The CT sign the synthetic phantom drew in each fracture (its ``truth.csv``), one of :data:`SIGNS`;
     a fracture with a band and a cleft counts as ``condensation band``. None for real data (no truth file)."""
-    from pathlib import Path
-
-    truth = Path(manifest_path).parent / "truth.csv"
-    if not truth.is_file():
-        return None
-    t = pd.read_csv(truth).set_index("vertebra_id")
-    sign = np.select([t["condensation_band"].astype(bool), t["mri_finding"] == "vacuum_cleft",
-                      t["mri_finding"] == "fluid"], list(SIGNS[:3]), SIGNS[3])
-    return pd.Series(sign, index=t.index, name="CT sign drawn")
+    truth = _truth(manifest_path)
+    return None if truth is None else _signs(truth)
 
 
 def phantom_signs(manifest_path) -> pd.DataFrame | None:
     """Share of each CT sign the phantom drew (:func:`phantom_sign_of`) among acute and among chronic
     fractures. None for real data."""
-    sign = phantom_sign_of(manifest_path)
-    if sign is None:
+    truth = _truth(manifest_path)
+    if truth is None:
         return None
-    from pathlib import Path
-
-    t = pd.read_csv(Path(manifest_path).parent / "truth.csv").set_index("vertebra_id")
-    acuity = pd.Series(np.where(t["mri_finding"] == "edema", "acute", "chronic"), index=t.index, name="acuity")
-    return pd.crosstab(acuity, sign, normalize="index").reindex(columns=list(SIGNS), fill_value=0.0).round(3)
+    acuity = pd.Series(np.where(truth["mri_finding"] == "edema", "acute", "chronic"), index=truth.index,
+                       name="acuity")
+    return pd.crosstab(acuity, _signs(truth), normalize="index").reindex(columns=list(SIGNS), fill_value=0.0).round(3)
 
 
 def sign_auc(manifest: pd.DataFrame, manifest_path) -> pd.DataFrame | None:
@@ -293,8 +295,6 @@ def youden_metrics(aligned: dict, *, n_boot: int = 1000, seed: int = 0) -> pd.Da
     DataFrame, long: ``model``, ``cohort``, ``threshold``, ``metric`` (book names, in the order of
     :data:`METRIC_NAMES`), ``estimate``, ``ci_low``, ``ci_high`` (patient bootstrap).
     """
-    from ovfkit import calibration
-
     y_train, train_scores, _ = next(iter(aligned.values()))
     parts = []
     for name, p_train in train_scores.items():
@@ -367,8 +367,6 @@ def aligned_scores(result, nomogram=None, design: pd.DataFrame | None = None) ->
 def model_aucs(aligned: dict, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """AUC of P(acute) with a 95% patient-bootstrap CI for every model and cohort of :func:`aligned_scores`,
     with how it was obtained and the paper's AUC beside it."""
-    from ovfkit import metrics
-
     how = {"training": "nested CV (out-of-fold)", "test": "held-out 20% of patients"}
     paper = paper_table2().set_index(["model", "cohort"])["auc"]
     rows = []
