@@ -31,6 +31,7 @@ class RunModality(str, Enum):
 class Study(str, Enum):
     astlof = "astlof"
     acute_chronic = "acute-chronic"
+    fresh_old = "fresh-old"
     all = "all"
 
 
@@ -38,6 +39,7 @@ class Design(str, Enum):
     xray = "xray"
     ct = "ct"
     zhang2023 = "zhang2023"
+    guo2026 = "guo2026"
 
 
 class ProfileName(str, Enum):

@@ -496,3 +496,52 @@ def decision_curve_sentence(curves: pd.DataFrame) -> str | None:
     return (f"Net benefit above both treating all and treating none (thresholds): {', '.join(spans)}. Highest "
             f"net benefit: {leaders} of the thresholds. At {overlap:.0%} of the thresholds the runner-up lies inside the leader's 95% band, so "
             "the order of the models is not settled by these curves.")
+
+
+def cnn_comparison_findings(pooled: pd.DataFrame, delong: pd.DataFrame, ranks: pd.DataFrame,
+                            bands: pd.DataFrame | None = None) -> list[str]:
+    """The CNN comparison (guo2026, li) in words: the pooled out-of-fold AUCs, the paired tests, how stable
+    the "best" architecture is, and accuracy by level band.
+
+    Parameters
+    ----------
+    pooled : DataFrame
+        :func:`ovfkit.fresh_old.pooled_metrics` rows of the AUC (``architecture`` display names, ``estimate``,
+        ``ci_low``, ``ci_high``).
+    delong : DataFrame
+        :func:`ovfkit.acute_chronic.delong_pairs` of the architectures (``a``, ``b``, ``difference``,
+        ``p (Holm)``).
+    ranks : DataFrame
+        :func:`ovfkit.fresh_old.rank_table`.
+    bands : DataFrame, optional
+        :func:`ovfkit.fresh_old.by_level_band`.
+    """
+    out = []
+    if len(pooled):
+        order = pooled.sort_values("estimate", ascending=False)
+        best, worst = order.iloc[0], order.iloc[-1]
+        out.append(f"Pooled out-of-fold AUC ranges from {worst['architecture']}'s "
+                   f"{auc_text(worst['estimate'], worst['ci_low'], worst['ci_high'])} to {best['architecture']}'s "
+                   f"{auc_text(best['estimate'], best['ci_low'], best['ci_high'])} over the "
+                   f"{len(order)} architectures.")
+    if len(delong):
+        sig = delong[delong["p (Holm)"] < ALPHA]
+        named = "; ".join(f"{r['a']} vs {r['b']} ({r['difference']:+.3f})" for _, r in sig.head(6).iterrows())
+        out.append(f"Paired DeLong tests on the same vertebrae: {len(sig)} of {len(delong)} pairs differ after Holm's "
+                   "correction" + (f" ({named}{'; ...' if len(sig) > 6 else ''})" if len(sig) else
+                                   ", so these data do not rank the architectures") + ".")
+    if len(ranks):
+        top = ranks.sort_values("best in resamples (%)", ascending=False).iloc[0]
+        winners = ranks[ranks["best in folds"] > 0]
+        out.append(f"The architecture with the highest AUC changes from fold to fold: {len(winners)} different "
+                   f"architectures are best in at least one of the {int(ranks['folds'].iloc[0])} folds. Over "
+                   f"patient-bootstrap resamples of the pooled predictions, {top['architecture']} is best in "
+                   f"{top['best in resamples (%)']:.0f}% (rank 95% interval {top['rank 95% interval']}); a study "
+                   "that reports one winner from one split reports a draw from this distribution.")
+    if bands is not None and len(bands):
+        mean = bands.groupby("band")["accuracy"].mean()
+        counts = bands.groupby("band")["vertebrae"].first()
+        parts = [f"{b} the diaphragm {mean[b]:.1f}% (n = {int(counts[b])})" for b in ("above", "at", "below")
+                 if b in mean.index]
+        out.append("Mean accuracy over the architectures by level band: " + ", ".join(parts) + ".")
+    return out

@@ -530,6 +530,45 @@ def grad_cam_grid(images: dict, cams: dict, titles: dict):
     return fig, pd.DataFrame(rows)
 
 
+def cam_matrix(images: dict, cams: dict, row_labels: dict, col_titles: dict):
+    """Grad-CAMs of several networks (rows) on the same vertebrae (columns); returns (fig, data).
+
+    Parameters
+    ----------
+    images : dict
+        Vertebra id -> prepared input (size, size) in [0, 1].
+    cams : dict
+        Network -> {vertebra id -> (P(positive), map (size, size) in [0, 1])}.
+    row_labels : dict
+        Network -> its name on the figure.
+    col_titles : dict
+        Vertebra id -> column title (truth, level).
+    """
+    ids, nets = list(images), list(cams)
+    fig, axes = plt.subplots(len(nets), len(ids), figsize=(1.55 * len(ids) + 1.2, 1.55 * len(nets)),
+                             squeeze=False)
+    rows = []
+    for i, net in enumerate(nets):
+        for j, vid in enumerate(ids):
+            ax = axes[i][j]
+            ax.imshow(images[vid], cmap="gray", vmin=0, vmax=1)
+            prob, cam = cams[net].get(vid, (np.nan, None))
+            if cam is not None:
+                ax.imshow(cam, cmap="jet", alpha=0.35, vmin=0, vmax=1)
+                peak = np.unravel_index(np.argmax(cam), cam.shape)
+                rows.append({"network": net, "vertebra_id": vid, "p": prob, "peak_row": int(peak[0]),
+                             "peak_col": int(peak[1]), "mean_activation": float(cam.mean())})
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(f"P = {prob:.2f}", fontsize=7, labelpad=1)
+            if i == 0:
+                ax.set_title(col_titles[vid], fontsize=7)
+            if j == 0:
+                ax.set_ylabel(row_labels[net], fontsize=8)
+    fig.tight_layout()
+    return fig, pd.DataFrame(rows)
+
+
 def pca_variance(curves: dict, threshold: float = 0.95):
     """Cumulative explained variance of PCA fitted on training rows, per backbone."""
     fig, ax = plt.subplots(figsize=(6, 3.2))

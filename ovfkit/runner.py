@@ -46,6 +46,8 @@ MODALITY_NAMES = {"xray": "X-ray", "ct": "CT"}
 
 #: The chapters of the acute-vs-chronic study (zhang2023), in ``notebooks/acute_chronic``.
 AC_CHAPTERS: tuple[str, ...] = ("01_cohort", "02_features", "03_models", "04_nomogram")
+#: The chapters of the fresh-vs-old study (guo2026, li), in ``notebooks/fresh_old``.
+FO_CHAPTERS: tuple[str, ...] = ("01_cohort", "02_cnn_comparison", "03_readers")
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,10 @@ PARTS: dict[str, Part] = {
     "ct": Part("ct", "astlof", "ct", CHAPTERS, "notebooks", MODALITY_TITLES["ct"]),
     "acute-chronic": Part("acute-chronic", "acute-chronic", "ct", AC_CHAPTERS, "notebooks/acute_chronic",
                           "Acute vs chronic (CT, zhang2023 design)"),
+    "fresh-old": Part("fresh-old", "fresh-old", "xray", FO_CHAPTERS, "notebooks/fresh_old",
+                      "Fresh vs old (X-ray, guo2026 and li designs)"),
 }
-STUDIES = ("astlof", "acute-chronic")
+STUDIES = ("astlof", "acute-chronic", "fresh-old")
 
 
 def select_parts(modality: str = "all", study: str = "all") -> list[Part]:
@@ -552,7 +556,7 @@ def _counterpart(build_dir: Path, modality: str, chapter: str, figures: str) -> 
 
 
 #: The part of the book that answers each paper of another study than ASTLOF.
-PAPER_PART = {"zhang2023": "acute-chronic"}
+PAPER_PART = {"zhang2023": "acute-chronic", "guo2026": "fresh-old", "li": "fresh-old"}
 
 
 def paper_item_lines(build_dir: Path, modalities, parts=()) -> list[str]:
@@ -598,6 +602,36 @@ def acute_chronic_lines(build_dir: Path, part: Part) -> list[str]:
             "chapter 02).", "", _md_table(side), "",
             _md_table(findings.read(figures, "metrics_beside_paper")), "",
             _md_table(_delong_beside_paper(findings.read(figures, "delong"))), ""]
+
+
+def fresh_old_lines(build_dir: Path, part: Part) -> list[str]:
+    """The results page's section of the fresh-vs-old study: the CNN comparison and the reader study."""
+    from ovfkit import fresh_old
+
+    figures = build_dir / part.key / "figures"
+    pooled = findings.read(figures, "pooled_metrics")
+    if len(pooled):
+        from ovfkit.deep.zoo import DISPLAY
+
+        pooled = pooled[pooled["metric"] == "auc"].assign(architecture=lambda d: d["architecture"].map(DISPLAY))
+    bands = findings.read(figures, "level_bands")
+    lines = [f"## {part.title}", "",
+             findings.box(findings.cnn_comparison_findings(pooled, findings.read(figures, "delong"),
+                                                           findings.read(figures, "ranks"), bands)), "",
+             "### Next to {cite:t}`guo2026` and {cite:t}`li`", "",
+             "guo2026 Table 2 (mean ± SD over five folds) beside this study's eight architectures on the same five "
+             "patient-grouped folds, then li's abstract beside the same three networks' pooled out-of-fold estimates "
+             "(chapter 02).", "", _md_table(findings.read(figures, "table2_beside_paper")), "",
+             _md_table(findings.read(figures, "li_beside")), "", "### The reader study (simulated readers, chapter 03)", ""]
+    or_table = findings.read(figures, "guo2026_or_mrmc")
+    t = findings.read(figures, "guo2026_paired_t")
+    if len(or_table) and len(t):
+        lines += [fresh_old.reader_sentence(or_table, t.iloc[0].to_dict()), "", _md_table(or_table), ""]
+    return lines
+
+
+#: Each other study's section of the results page.
+PART_LINES = {"acute-chronic": acute_chronic_lines, "fresh-old": fresh_old_lines}
 
 
 def _delong_beside_paper(delong):
@@ -648,7 +682,7 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: st
             fus = fus[[c for c in HELD_OUT if c in fus.columns]].reset_index()
         lines += [_md_table(fus), ""]
     for part in parts:
-        lines += acute_chronic_lines(build_dir, part)
+        lines += PART_LINES[part.key](build_dir, part)
     lines += paper_item_lines(build_dir, modalities, parts)
     _write_if_changed(src / "results.md", "\n".join(lines).encode())
 
@@ -719,9 +753,14 @@ def thread_limits(n_processes: int) -> dict:
 
 
 def _lanes(parts: list[Part]) -> list[list[Part]]:
-    """Parts split over two side-by-side runs: the first part alone, the rest one after another (the X-ray
-    part takes about as long as the CT part and the acute-vs-chronic part together)."""
-    return [parts[:1], parts[1:]] if len(parts) > 1 else [parts]
+    """Parts split over two side-by-side runs, one per modality, each running its parts one after another
+    (the ASTLOF X-ray part and the fresh-vs-old part take about as long as the ASTLOF CT part and the
+    acute-vs-chronic part together); a single modality's parts split first-alone / the rest."""
+    lanes = [[p for p in parts if p.modality == m] for m in synth.MODALITIES]
+    lanes = [lane for lane in lanes if lane]
+    if len(lanes) == 1 and len(parts) > 1:
+        lanes = [parts[:1], parts[1:]]
+    return lanes
 
 
 def run(modality: str = "all", profile: str = "default", *, seed: int = 42, build_dir: str | os.PathLike | None = None,

@@ -18,7 +18,13 @@ Studies: ``astlof`` (zhang2024 on X-ray, liu2025 on CT: three ASTLOF classes, th
 ``acute-chronic`` (zhang2023, CT only: acute vs chronic, one center; 3-D radiomics on 1 mm isotropic
 voxels, L1-penalized logistic selection, deep inputs z-scored per image and 100 PCA components of the deep
 features in the default and paper profiles, fusion of the features each source's LASSO kept, no ComBat
-since there is one scanner, the paper's seven classifiers and logistic regression).
+since there is one scanner, the paper's seven classifiers and logistic regression); ``fresh-old`` (guo2026 and
+li, X-ray only: fresh vs old, eight CNN architectures trained end to end on the same five patient-grouped folds,
+:attr:`Settings.zoo`). Its profiles: ``paper`` is guo2026's recipe (224 px, 100 epochs of SGD, every layer
+trained, left-right and top-bottom flips); ``default`` keeps the part within its time budget on 2 CPU cores:
+64 px inputs (AlexNet's smallest), every network frozen at its pretrained weights but its final linear layer (a
+linear probe on the penultimate layer, computed once per image), 30 epochs at a tenfold learning rate, no flips
+(each flip would cost another pass of every network); ``quick`` trains one step on a tiny cohort.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ovfkit.deep.recipe import Recipe
+from ovfkit.deep.zoo import ZooRecipe
 from ovfkit.fusion import FusionSettings
 from ovfkit.manifest import COHORTS, HELD_OUT  # noqa: F401 - the cohort roles, re-exported with the settings
 from ovfkit.models import MODEL_NAMES
@@ -33,7 +40,7 @@ from ovfkit.radiomics import default_params
 from ovfkit.task import Task, get_task
 
 PROFILES = ("quick", "default", "paper")
-STUDIES = ("astlof", "acute-chronic")
+STUDIES = ("astlof", "acute-chronic", "fresh-old")
 #: zhang2023's seven classifiers and the logistic regression every reader expects as the reference.
 ACUTE_CHRONIC_CLASSIFIERS = ("LR", "SVM", "KNN", "DT", "RF", "ExtraTrees", "XGBoost", "LightGBM")
 
@@ -71,6 +78,8 @@ class Settings:
         The synthetic cohort's design (a key of :data:`ovfkit.synth.DESIGNS`).
     radiomics_params : str or dict
         The shipped PyRadiomics parameter file (:mod:`ovfkit.params`), or a parameter dict.
+    zoo : ZooRecipe or None
+        The CNN comparison of the fresh-old study (:mod:`ovfkit.deep.zoo`); None in the other studies.
     """
 
     profile: str
@@ -89,6 +98,7 @@ class Settings:
     study: str = "astlof"
     design: str = ""
     radiomics_params: str | dict = ""
+    zoo: ZooRecipe | None = None
 
 
 def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "astlof",
@@ -102,8 +112,9 @@ def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "as
     seed : int
     task : str or Task
         ``astlof`` (three classes) or ``acuity`` (binary); see :mod:`ovfkit.task`.
-    study : {"astlof", "acute-chronic"}
-        ``acute-chronic`` is CT only and sets the task to ``acuity``, whatever ``task`` says.
+    study : {"astlof", "acute-chronic", "fresh-old"}
+        ``acute-chronic`` is CT only, ``fresh-old`` X-ray only; both set the task to ``acuity``, whatever
+        ``task`` says.
     """
     if study not in STUDIES:
         raise ValueError(f"study {study!r} is not one of {', '.join(STUDIES)}")
@@ -111,6 +122,10 @@ def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "as
         if modality != "ct":
             raise ValueError(f"the acute-chronic study is on CT (zhang2023); modality {modality!r} has no such study")
         return _acute_chronic(settings(profile, modality, seed, "acuity"))
+    if study == "fresh-old":
+        if modality != "xray":
+            raise ValueError(f"the fresh-old study is on X-ray (guo2026, li); modality {modality!r} has no such study")
+        return _fresh_old(settings(profile, modality, seed, "acuity"))
     task = get_task(task)
     if profile not in PROFILES:
         raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
@@ -142,3 +157,15 @@ def _acute_chronic(base: Settings) -> Settings:
                    classifiers=ACUTE_CHRONIC_CLASSIFIERS, deep=replace(base.deep, scaling="zscore"),
                    fusion=replace(base.fusion, deep_components=components, combat=False, lasso_method="logistic",
                                   select_sources_first=True))
+
+
+def _fresh_old(base: Settings) -> Settings:
+    """guo2026's and li's CNN comparison on top of the X-ray settings of the same profile (module docstring)."""
+    seed = base.seed
+    zoo = {"quick": ZooRecipe(size=64, epochs=1, batch_size=8, lr=1e-2, trainable="tail", flips=("lr",), folds=2,
+                              max_train_batches=1, proxy_steps=1, proxy_images=4, seed=seed),
+           "default": ZooRecipe(size=64, epochs=30, batch_size=32, lr=1e-2, trainable="head", flips=(), folds=5,
+                                proxy_steps=10, proxy_images=64, seed=seed),
+           "paper": ZooRecipe(seed=seed)}[base.profile]
+    return replace(base, study="fresh-old", design="guo2026", zoo=zoo,
+                   n_patients=40 if base.profile == "quick" else None)

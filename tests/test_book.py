@@ -22,6 +22,7 @@ def built_book(tmp_path_factory):
 FIGURES = {"01_cohort": 2, "02_astlof": 3, "03_radiomics": 3, "04_deep_features": 3, "05_fusion_selection": 3,
            "06_model_comparison": 5, "07_delong": 0, "08_shap": 5, "09_clinical": 4}
 AC_FIGURES = {"01_cohort": 1, "02_features": 7, "03_models": 1, "04_nomogram": 4}  # the acute-vs-chronic part
+FO_FIGURES = {"01_cohort": 1, "02_cnn_comparison": 2, "03_readers": 0}  # the fresh-vs-old part
 
 
 @pytest.mark.slow
@@ -38,12 +39,13 @@ def test_book_holds_every_chapter_for_both_modalities_with_figures(built_book):
             for src in imgs:
                 assert (html / modality / src).resolve().is_file()
             assert "Traceback" not in page
-    assert tuple(AC_FIGURES) == runner.AC_CHAPTERS
-    for chapter, figures in AC_FIGURES.items():
-        page = (html / "acute-chronic" / f"{chapter}.html").read_text(encoding="utf-8")
-        assert "Run parameters" in page and "Provenance" in page and "Traceback" not in page
-        imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
-        assert len(imgs) >= figures, (chapter, imgs)
+    assert tuple(AC_FIGURES) == runner.AC_CHAPTERS and tuple(FO_FIGURES) == runner.FO_CHAPTERS
+    for part, expected in (("acute-chronic", AC_FIGURES), ("fresh-old", FO_FIGURES)):
+        for chapter, figures in expected.items():
+            page = (html / part / f"{chapter}.html").read_text(encoding="utf-8")
+            assert "Run parameters" in page and "Provenance" in page and "Traceback" not in page
+            imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
+            assert len(imgs) >= figures, (part, chapter, imgs)
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
     index = built_book.read_text(encoding="utf-8")
     assert "mathjax/tex-chtml.js" in index and "cdn.jsdelivr" not in index
@@ -162,7 +164,8 @@ def _reader_text(page_html: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("modality, name", [("xray", "X-ray"), ("ct", "CT"), ("acute-chronic", "CT")])
+@pytest.mark.parametrize("modality, name", [("xray", "X-ray"), ("ct", "CT"), ("acute-chronic", "CT"),
+                                            ("fresh-old", "X-ray")])
 def test_chapter_pages_name_their_modality_collapse_code_and_show_no_raw_values(built_book, modality, name):
     for chapter in runner.PARTS[modality].chapters:
         page = (built_book.parent / modality / f"{chapter}.html").read_text(encoding="utf-8")
@@ -177,7 +180,7 @@ def test_chapter_pages_name_their_modality_collapse_code_and_show_no_raw_values(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("modality", ["xray", "ct", "acute-chronic"])
+@pytest.mark.parametrize("modality", ["xray", "ct", "acute-chronic", "fresh-old"])
 def test_every_chapter_image_is_a_numbered_figure_with_a_caption_and_descriptive_alt_text(built_book, modality):
     from bs4 import BeautifulSoup
 
@@ -194,7 +197,7 @@ def test_every_chapter_image_is_a_numbered_figure_with_a_caption_and_descriptive
             alt = img.get("alt", "")
             assert len(alt.split()) >= 5 and not re.search(r"\.png|/|[0-9a-f]{16}", alt), (chapter, alt)
             n_figures += 1
-    assert n_figures >= (13 if modality == "acute-chronic" else 20)
+    assert n_figures >= {"acute-chronic": 13, "fresh-old": 3}.get(modality, 20)
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from ovfkit import runner, study
 
 PAPERS = Path(__file__).resolve().parents[2] / "shared" / "papers"
 SOURCES = {"zhang2024": "zhang2024_xray_dlr_astlof.txt", "liu2025": "liu2025_ct_dlr_astlof.jats.xml",
-           "zhang2023": "zhang2023_ct_acute_vs_chronic_vcf.txt"}
+           "zhang2023": "zhang2023_ct_acute_vs_chronic_vcf.txt", "guo2026": "guo2026_xray_fresh_vs_old_cnn_zoo.txt"}
 
 
 def _part(paper: str) -> runner.Part:
@@ -32,7 +32,7 @@ def test_every_numbered_table_and_figure_of_the_paper_has_a_row(paper):
     if not path.exists():
         pytest.skip(f"{path} is not beside the checkout (../shared/papers)")
     text = path.read_text(encoding="utf-8")
-    found = re.findall(r"(?:<label>|^)((?:Table|Figure|Fig\.)[ \u00a0]\d+)[.|  \u00a0]", text, flags=re.M)
+    found = re.findall(r"(?:<label>|^)(?:\*\*)?((?:Table|Figure|Fig\.)[ \u00a0]\d+)[.|  \u00a0]", text, flags=re.M)
     numbered = {n.replace("\u00a0", " ").replace("Fig. ", "Figure ") for n in found}
     assert len(numbered) >= 8, numbered  # the parse found the captions
     items = set(study.paper_items(paper)["item"])

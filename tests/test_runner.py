@@ -275,14 +275,14 @@ def test_paper_items_link_each_drawn_figure_and_say_which_are_not_drawn(tmp_path
 
 
 def test_the_book_runs_in_two_lanes_and_a_lane_runs_its_parts_one_after_another(monkeypatch, tmp_path):
-    """`ovfkit run` (all parts) starts two lanes, X-ray and CT then acute-vs-chronic; a lane (`--parts`) runs
-    its parts in order in its own process, never side by side again."""
+    """`ovfkit run` (all parts) starts two lanes, one per modality (X-ray then fresh-vs-old; CT then
+    acute-vs-chronic); a lane (`--parts`) runs its parts in order in its own process, never side by side again."""
     if (os.cpu_count() or 1) < 2:
         pytest.skip("lanes run side by side only with more than one core")
     started, ran = [], []
     monkeypatch.setattr(runner.lifeline, "run_groups", lambda commands, env=None: started.extend(commands))
     monkeypatch.setattr(runner, "run_modality", lambda modality, profile, **kw: ran.append(kw["part"]))
     runner.run("all", "quick", build_dir=tmp_path, book=False)
-    assert [c[c.index("--parts") + 1] for c in started] == ["xray", "ct,acute-chronic"]
+    assert [c[c.index("--parts") + 1] for c in started] == ["xray,fresh-old", "ct,acute-chronic"]
     runner.run(parts=["ct", "acute-chronic"], profile="quick", build_dir=tmp_path, book=False)
     assert ran == ["ct", "acute-chronic"] and len(started) == 2

@@ -12,7 +12,11 @@ METHODS = Path(__file__).resolve().parents[1] / "book" / "methods.md"
 
 def _expected(profile: str) -> dict:
     x, ct = settings(profile, "xray"), settings(profile, "ct")
+    zoo = settings(profile, "xray", study="fresh-old").zoo
     return {
+        "CNN comparison: trained, epochs, px, flips": f"{zoo.trainable}, {zoo.epochs}, {zoo.size}, "
+                                                      f"{'+'.join(zoo.flips) or 'none'}",
+        "CNN comparison: SGD learning rate, folds": f"{zoo.lr:g}, {zoo.folds}",
         "patients per modality": str(x.n_patients) if x.n_patients else "the paper's cohort",
         "bootstrap resamples": str(x.n_boot),
         "nested CV: outer / tuning folds": f"{x.outer_splits} / {x.inner_splits}",
@@ -41,3 +45,16 @@ def test_settings_are_frozen_and_refuse_unknown_names(modality):
         settings("fast", modality)
     with pytest.raises(ValueError, match="modality 'mri'"):
         settings("default", "mri")
+
+
+def test_the_fresh_old_study_is_xray_only_and_its_paper_profile_is_guo2026s_recipe():
+    with pytest.raises(ValueError, match="the fresh-old study is on X-ray"):
+        settings("default", "ct", study="fresh-old")
+    s = settings("paper", "xray", study="fresh-old")
+    assert (s.task.name, s.design, s.study) == ("acuity", "guo2026", "fresh-old")
+    z = s.zoo
+    assert (z.size, z.epochs, z.lr, z.momentum, z.step_epochs, z.gamma, z.trainable, z.flips, z.folds) == \
+        (224, 100, 1e-3, 0.9, 30, 0.8, "all", ("lr", "tb"), 5)
+    for profile in PROFILES:
+        settings(profile, "xray", study="fresh-old").zoo.check()
+    assert settings("default", "xray").zoo is None  # the other studies train no CNN zoo

@@ -20,11 +20,13 @@ def _digests(folder: Path) -> dict:
     return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("modality", synth.MODALITIES)
-def test_same_seed_gives_byte_identical_files(tiny_cohorts, tmp_path, modality):
+@pytest.mark.parametrize("modality, design", [("xray", None), ("ct", None), ("xray", "guo2026")])
+def test_same_seed_gives_byte_identical_files(tiny_cohorts, tmp_path, modality, design):
+    first = tiny_cohorts[modality] if design is None else synth.synth(
+        modality, tmp_path / "first", seed=7, n_patients=10, n_reader2=4, n_jobs=2, progress=False, design=design)
     again = synth.synth(modality, tmp_path / modality, seed=7, n_patients=10, n_reader2=4, n_jobs=1,
-                        progress=False)
-    assert _digests(again.parent) == _digests(tiny_cohorts[modality].parent)
+                        progress=False, design=design)
+    assert _digests(again.parent) == _digests(first.parent)
 
 
 def test_another_seed_gives_another_cohort():
@@ -270,3 +272,159 @@ def test_committed_manifest_lists_the_generators_reoutlined_vertebrae(modality):
     rows = sorted(synth.reoutlined_rows(synth.cohort_table(modality, seed=42), seed=42).tolist())
     for col in ("mask_reader2", "mask_reader1_repeat"):
         assert np.flatnonzero(committed[col] != "").tolist() == rows, col
+
+
+# --- the lateral radiograph: discs, diaphragm, ribs, signs of age; population facts; guo2026 ------------
+
+def _row(level="L1", shape="wedge", loss=0.3, **signs) -> pd.Series:
+    """A cohort-table row with just what the X-ray phantom reads."""
+    return pd.Series({"modality": "xray", "center": "I", "level": level, "morphology_finding": shape,
+                      "height_loss": loss, "retropulsion_mm": 0.0, "bmd_tscore": -2.8, "mri_finding": "normal",
+                      "condensation_band": False, "endplate_sclerosis": False, "osteophyte": False, **signs})
+
+
+def _disc_gaps(row: pd.Series, seed: int, step: float = 0.05) -> np.ndarray:
+    """Shortest distance (mm) from each neighbour to the fractured body, in the anterior and in the posterior
+    third of its depth: the disc heights at the front and at the back, measured on the drawn outlines."""
+    from scipy import ndimage
+
+    layout = synth.xray_layout(row, np.random.default_rng(seed))
+    depth = layout.body.depth
+    v, u = np.meshgrid(np.arange(-40.0, 40.0, step), np.arange(-3.0, depth + 3.0, step), indexing="ij")
+    to_body = ndimage.distance_transform_edt(synth._body_sdf_2d(layout.body, u, v)[0] <= 0, sampling=step)
+    gaps = []
+    for nb in layout.neighbours:
+        inside = synth._body_sdf_2d(nb.body, *nb.local(u, v))[0] > 0
+        gaps += [to_body[inside & (u < depth / 3)].min(), to_body[inside & (u > 2 * depth / 3)].min()]
+    return np.array(gaps)
+
+
+@pytest.mark.parametrize("shape", ["wedge", "biconcave", "burst"])
+@pytest.mark.parametrize("level, lowest, highest", [("T8", 3.0, 6.5), ("L2", 6.0, 11.0)])
+@pytest.mark.parametrize("seed", [3, 4])
+def test_disc_gap_does_not_grow_with_height_loss(shape, level, lowest, highest, seed):
+    """The neighbours rest on the collapsed endplate across a disc of the level's height (thoracic 4-6 mm,
+    lumbar 8-12 mm, scaled 0.8-1.1): at the front and at the back of the body the gap stays the same whatever
+    the height loss, up to where the endplate's undulation and concavity let it touch (the old phantom kept
+    the neighbours at the uncollapsed height, so the gap grew with the loss, by 1 to 6 mm at 50%)."""
+    gaps = np.array([_disc_gaps(_row(level, shape, loss), seed) for loss in (0.0, 0.25, 0.5)])
+    assert np.ptp(gaps, axis=0).max() < 1.0 and np.ptp(gaps.mean(axis=1)) < 0.4, gaps
+    assert lowest < gaps.min() and gaps.max() < highest, gaps
+
+
+@pytest.mark.parametrize("level, band", [("T5", "above"), ("T10", "above"), ("T11", "at"), ("T12", "at"), ("L1", "at"),
+                                         ("L2", "below"), ("L5", "below")])
+def test_level_band_places_each_level_against_the_diaphragm(level, band):
+    assert synth.level_band(level) == band
+    t = synth.cohort_table("xray", seed=5, n_patients=60, design="guo2026")
+    assert (t["level_band"] == t["level"].map(synth.level_band)).all()
+
+
+def test_an_unknown_level_has_no_band():
+    with pytest.raises(ValueError, match="level 'C7' is not one of"):
+        synth.level_band("C7")
+
+
+@pytest.mark.parametrize("level", ["T7", "T10", "T11", "T12", "L1", "L2", "L4"])
+def test_diaphragm_crosses_only_patches_at_t11_to_l1_and_ribs_end_at_l1(level):
+    """Above the band the patch lies over the lung, below it over the abdomen; at T11-L1 a dome crosses it.
+    Rib shadows cover the thoracic levels (three bands), T12 (two) and L1 at most one, none below."""
+    idx = np.arange(-27.5, 28.0, 0.5)
+    vv, uu = np.meshgrid(idx, idx, indexing="ij")
+    band = synth.level_band(level)
+    for seed in range(8):
+        layout = synth.xray_layout(_row(level), np.random.default_rng(seed))
+        air = layout.lung(uu, vv)
+        if band == "at":
+            assert layout.diaphragm and air.max() > 0.95 and air.min() < 0.05
+            assert (np.diff(air[:, idx.size // 2]) <= 1e-9).all(), "lung above the dome, abdomen below"
+        else:
+            assert not layout.diaphragm and np.all(air == (1.0 if band == "above" else 0.0))
+        ribs = len(layout.ribs)
+        expected = {"T12": {2}, "L1": {0, 1}}.get(level, {3} if band == "above" or level == "T11" else {0})
+        assert ribs in expected, (seed, ribs)
+        assert (layout.rib_shadows(uu, vv).max() > 1.0) == (ribs > 0)
+
+
+@pytest.mark.parametrize("sign", ["osteophyte", "endplate_sclerosis"])
+def test_signs_of_an_old_fracture_are_drawn_where_they_belong(sign):
+    """Same draws with and without the sign: the mask is the same body; an osteophyte brightens only
+    the front of the anterior wall (outside the mask), sclerosis a band along the collapsed upper endplate."""
+    from scipy import ndimage
+
+    row = _row("L2", "wedge", 0.3)
+    img0, mask0, *_ = synth.phantom(row, np.random.default_rng(11))
+    img1, mask1, *_ = synth.phantom(_row("L2", "wedge", 0.3, **{sign: True}), np.random.default_rng(11))
+    assert (mask0 == mask1).all()
+    diff = img1.astype(float) - img0.astype(float)
+    changed = diff > 40
+    assert changed.sum() > 20 and (diff > -1).all()
+    if sign == "osteophyte":  # outside the body, in front of it
+        centre = np.flatnonzero(mask0.any(axis=0)).mean()
+        assert (changed & (mask0 == 0)).sum() > 0.85 * changed.sum() and not changed[:, int(centre):].any()
+    else:
+        core = ndimage.binary_erosion(mask0, iterations=3)
+        assert changed[core].sum() > 0.8 * changed.sum()
+        rows = np.flatnonzero(changed.any(axis=1))
+        body_rows = np.flatnonzero(mask0.any(axis=1))
+        assert rows.max() < body_rows.mean(), "along the upper (collapsed) endplate"
+
+
+@pytest.mark.parametrize("design", ["xray", "ct", "zhang2023", "guo2026"])
+def test_population_facts_are_met_within_sampling_tolerance(design):
+    modality = synth.DESIGNS[design].modality
+    facts = synth.population_facts(synth.cohort_table(modality, seed=42, design=design), design)
+    assert list(facts.columns) == ["fact", "cohort", "source_value", "source", "tolerance"]
+    drawn = facts.dropna(subset=["tolerance"])
+    assert {"T-score, mean", "T-score, SD"} <= set(drawn["fact"])
+    assert ("Age, mean (years)" in set(drawn["fact"])) == (design != "ct")  # ct keeps its age (not liu2025's)
+    off = drawn[(drawn["cohort"] - drawn["source_value"]).abs() > drawn["tolerance"]]
+    assert off.empty, off[["fact", "cohort", "source_value", "tolerance"]]
+    assert facts["source"].str.len().gt(10).all()
+
+
+def test_xray_population_follows_zhang2024_and_the_bmd_component_spreads():
+    """zhang2024: 69.34 +/- 10.19 years, 264 of 942 men; a T-score SD near liu2025's 0.81 (not 0.44), so
+    that the top BMD component is no rarity (about a fifth of the patients, not 5%)."""
+    t = synth.cohort_table("xray", seed=42)
+    facts = synth.population_facts(t).set_index("fact")
+    assert facts.loc["Age, mean (years)", "source_value"] == 69.34
+    assert facts.loc["Men, share of patients", "source_value"] == pytest.approx(264 / 942, abs=1e-4)
+    assert 0.7 < facts.loc["T-score, SD", "cohort"] < 0.95
+    assert 0.15 < (t["true_bmd"] == 2).mean() < 0.3
+
+
+def test_guo2026_design_has_the_papers_counts():
+    """guo2026: 405 patients, 720 patches of T5-L5 by Table 1, one center, all in train (the CNN code folds
+    them by patient), 364 fresh / 356 old, 11 of the fresh without visible compression; every patch a fracture."""
+    from scipy import stats
+
+    design = synth.DESIGNS["guo2026"]
+    t = synth.cohort_table("xray", seed=42, design="guo2026")
+    assert len(t) == design.n_vertebrae == 720 and t["patient_id"].nunique() == 405
+    assert set(t["cohort"]) == {"train"} and set(t["center"]) == {"HMU"} and "HMU" in synth.XRAY_CENTERS
+    counts = t["level"].value_counts().reindex(list(synth.GUO2026_LEVELS), fill_value=0)
+    assert sum(synth.GUO2026_LEVELS.values()) == 720 and counts.sum() == 720
+    expected = np.array(list(synth.GUO2026_LEVELS.values()), dtype=float)
+    assert stats.chisquare(counts.to_numpy(), expected).pvalue > 0.01, counts.tolist()
+    acute = (t["acuity"] == "acute").to_numpy()
+    assert ((t["mri_finding"] == "edema").to_numpy() == acute).all()
+    assert abs(acute.mean() - 364 / 720) < 0.05
+    flat = (t["morphology_finding"] == "normal").to_numpy()
+    assert not flat[~acute].any(), "every old fracture is compressed"
+    assert 0.005 < flat[acute].mean() < 0.07  # 11 of 364
+    assert (t["age"] >= 60).all()
+    # Signs of age on the radiograph: sclerosis only in healed (old) fractures, osteophytes in both but more
+    # often in old ones; the ASTLOF designs draw neither.
+    assert not t.loc[acute, "endplate_sclerosis"].any() and t.loc[~acute, "endplate_sclerosis"].mean() > 0.3
+    assert t.loc[~acute, "osteophyte"].mean() > t.loc[acute, "osteophyte"].mean() > 0.05
+    astlof_table = synth.cohort_table("xray", seed=42, n_patients=60)
+    assert not astlof_table[["endplate_sclerosis", "osteophyte"]].any().any()
+
+
+def test_other_designs_draw_their_levels_as_before():
+    """The default level weights are the ASTLOF designs' (T10-L4, peak at the thoracolumbar junction)."""
+    for name in ("xray", "ct", "zhang2023"):
+        d = synth.DESIGNS[name]
+        assert d.levels == synth.LEVELS and np.allclose(d.level_weights, synth.LEVEL_WEIGHTS) and d.adjacent_levels
+    assert set(synth.cohort_table("ct", seed=42)["level"]) <= set(synth.LEVELS)
