@@ -191,9 +191,13 @@ def delong_pairs(scores: dict, y, groups, *, cohort: str, n_boot: int = 1000, se
         rows.append({"cohort": cohort, "a": a, "b": b, "AUC a": t.auc_a, "AUC b": t.auc_b, "difference": t.diff,
                      "95% CI": f"{t.ci[0]:.3f} to {t.ci[1]:.3f}", "p": t.p,
                      "bootstrap 95% CI": f"{boot['ci_low']:.3f} to {boot['ci_high']:.3f}", "bootstrap p": boot["p"]})
+    columns = ["cohort", "a", "b", "AUC a", "AUC b", "difference", "95% CI", "p", "p (Holm)", "bootstrap 95% CI",
+               "bootstrap p"]
+    if not rows:  # fewer than two models: no pair to test
+        return pd.DataFrame(columns=columns)
     out = pd.DataFrame(rows)
     out.insert(out.columns.get_loc("p") + 1, "p (Holm)", stats.adjust(out["p"], "holm"))
-    return out
+    return out[columns]
 
 
 def _two_columns(p) -> np.ndarray:

@@ -251,6 +251,43 @@ def features_deep(
                f"({backbone.value}, {profile.value} profile, {training_rows.value})")
 
 
+@app.command()
+def cnn(
+    manifest: Path = typer.Option(..., help="X-ray manifest CSV with an acuity column (validated first)."),
+    out: Path = typer.Option(..., help="CSV to write: each architecture's out-of-fold P(fresh) per vertebra."),
+    weights: Optional[Path] = typer.Option(None, help="Folder of torchvision's ImageNet files, under torchvision's "
+                                                      "names (default: torch's hub cache)."),
+    source: str = typer.Option("auto", help="auto (ImageNet file where present, else the offline stand-in), "
+                                            "imagenet, proxy-natural or random."),
+    profile: ProfileName = typer.Option(ProfileName.default, help="quick, default (CPU budget) or paper "
+                                                                  "(guo2026's recipe, on a GPU)."),
+    seed: int = typer.Option(42, help="Seed of the folds and the networks."),
+    cache_dir: Path = typer.Option(Path("build/cache/cnn"), help="Inputs, stand-ins and each architecture's result."),
+) -> None:
+    """Train guo2026's and li's eight CNNs on the same patient-grouped folds (fresh vs old); out-of-fold predictions."""
+    from ovfkit.deep import prepare_manifest, zoo
+    from ovfkit.fresh_old import input_recipe
+    from ovfkit.settings import settings
+
+    m, modalities = _load_for_features(manifest, "cnn")
+    try:
+        recipe = settings(profile.value, modalities[0], seed, study="fresh-old").zoo
+        if "acuity" not in m.columns:
+            raise ValueError(f"{manifest}: no acuity column; the CNN comparison learns fresh (acute) vs old (chronic)")
+        inputs = prepare_manifest(m.reset_index(), input_recipe(recipe), cache_dir=cache_dir)
+        y = (m["acuity"] == "acute").astype(int).loc[inputs.index]
+        result = zoo.cross_validate(inputs, y, m.loc[inputs.index, "patient_id"], recipe, source=source,
+                                    weights_dir=weights, cache_dir=cache_dir)
+    except ValueError as exc:
+        _fail([f"ovfkit cnn: {exc}"])
+    from ovfkit.manifest import write_csv_atomic
+
+    write_csv_atomic(result.oof, out)
+    typer.echo(f"wrote {out}: {result.oof['vertebra_id'].nunique()} vertebrae x "
+               f"{result.oof['architecture'].nunique()} architectures ({', '.join(result.sources['source'].unique())} "
+               f"weights, {profile.value} profile)")
+
+
 manifest_app = typer.Typer(help="Write a manifest from segmentations.", no_args_is_help=True)
 app.add_typer(manifest_app, name="manifest")
 

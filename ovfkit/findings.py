@@ -499,7 +499,7 @@ def decision_curve_sentence(curves: pd.DataFrame) -> str | None:
 
 
 def cnn_comparison_findings(pooled: pd.DataFrame, delong: pd.DataFrame, ranks: pd.DataFrame,
-                            bands: pd.DataFrame | None = None) -> list[str]:
+                            bands: pd.DataFrame | None = None, calibration: pd.DataFrame | None = None) -> list[str]:
     """The CNN comparison (guo2026, li) in words: the pooled out-of-fold AUCs, the paired tests, how stable
     the "best" architecture is, and accuracy by level band.
 
@@ -515,6 +515,8 @@ def cnn_comparison_findings(pooled: pd.DataFrame, delong: pd.DataFrame, ranks: p
         :func:`ovfkit.fresh_old.rank_table`.
     bands : DataFrame, optional
         :func:`ovfkit.fresh_old.by_level_band`.
+    calibration : DataFrame, optional
+        :func:`ovfkit.fresh_old.calibration_table` (``architecture``, ``slope``; NaN where undefined).
     """
     out = []
     if len(pooled):
@@ -533,15 +535,27 @@ def cnn_comparison_findings(pooled: pd.DataFrame, delong: pd.DataFrame, ranks: p
     if len(ranks):
         top = ranks.sort_values("best in resamples (%)", ascending=False).iloc[0]
         winners = ranks[ranks["best in folds"] > 0]
-        out.append(f"The architecture with the highest AUC changes from fold to fold: {len(winners)} different "
-                   f"architectures are best in at least one of the {int(ranks['folds'].iloc[0])} folds. Over "
-                   f"patient-bootstrap resamples of the pooled predictions, {top['architecture']} is best in "
-                   f"{top['best in resamples (%)']:.0f}% (rank 95% interval {top['rank 95% interval']}); a study "
-                   "that reports one winner from one split reports a draw from this distribution.")
+        text = (f"{len(winners)} different architecture{'s are' if len(winners) != 1 else ' is'} best in at least "
+                f"one of the {int(ranks['folds'].iloc[0])} folds. Over patient-bootstrap resamples of the pooled "
+                f"predictions, {top['architecture']} is best in {top['best in resamples (%)']:.0f}% (rank 95% interval "
+                f"{top['rank 95% interval']})")
+        chosen = ranks[ranks["architecture"] == "ResNet-101"]
+        if len(chosen):
+            text += (f"; guo2026's choice, ResNet-101, has mean rank {chosen['mean rank'].iloc[0]:.1f} (95% interval "
+                     f"{chosen['rank 95% interval'].iloc[0]})")
+        out.append(text + ". These resamples vary the patients with the trained networks fixed; another split "
+                   "or another training run of the networks adds variation they do not show.")
     if bands is not None and len(bands):
         mean = bands.groupby("band")["accuracy"].mean()
         counts = bands.groupby("band")["vertebrae"].first()
         parts = [f"{b} the diaphragm {mean[b]:.1f}% (n = {int(counts[b])})" for b in ("above", "at", "below")
                  if b in mean.index]
         out.append("Mean accuracy over the architectures by level band: " + ", ".join(parts) + ".")
+    if calibration is not None and "slope" in calibration and calibration["slope"].notna().any():
+        c = calibration.dropna(subset=["slope"]).sort_values("slope")
+        lo, hi = c.iloc[0], c.iloc[-1]
+        below = int((c["slope_high"] < 1).sum()) if "slope_high" in c else 0
+        out.append(f"Calibration slopes run from {lo['slope']:.2f} ({lo['architecture']}) to {hi['slope']:.2f} "
+                   f"({hi['architecture']}); {below} of {len(c)} networks have a slope whose 95% CI lies below 1, "
+                   "that is, probabilities too extreme to be read as risks without recalibration.")
     return out

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ovfkit import calibration, metrics
+from ovfkit import calibration, metrics, stats
 from ovfkit.deep.zoo import ARCHITECTURES, DISPLAY
 
 #: guo2026 Table 2/3 metric names (fresh = positive class) and how this module computes them.
@@ -154,6 +154,24 @@ def _patient_resamples(groups: np.ndarray, n_boot: int, seed: int):
         yield np.concatenate([rows_of[i] for i in rng.integers(0, len(patients), len(patients))])
 
 
+def degenerate(oof: pd.DataFrame, min_sd: float = 0.01) -> list:
+    """Architectures that learned nothing usable: out-of-fold P(fresh) with an SD over vertebrae below
+    ``min_sd``, or every vertebra called the same class at 0.5. Their metrics are the class mix, not a
+    comparison; the chapter names them and leaves them out of the tests, ranks and findings."""
+    out = []
+    for a, d in oof.groupby("architecture", sort=False):
+        calls = d["p"] >= 0.5
+        if d["p"].std() < min_sd or calls.all() or not calls.any():
+            out.append(a)
+    return out
+
+
+def learned(oof: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """``oof`` without the :func:`degenerate` architectures, and their names."""
+    bad = degenerate(oof)
+    return oof[~oof["architecture"].isin(bad)], bad
+
+
 def scores(oof: pd.DataFrame) -> tuple[np.ndarray, dict, np.ndarray]:
     """``(y, {architecture: P(fresh)}, patient ids)`` aligned by vertebra, for the paired comparisons."""
     wide = oof.pivot(index="vertebra_id", columns="architecture", values="p")
@@ -173,6 +191,10 @@ def rank_table(oof: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.Da
     """
     from ovfkit.metrics import weighted_auc
 
+    columns = ["architecture", "pooled AUC", "best in folds", "folds", "best in resamples (%)", "mean rank",
+               "rank 95% interval"]
+    if oof["architecture"].nunique() < 2:  # nothing to rank
+        return pd.DataFrame(columns=columns)
     y, sc, groups = scores(oof)
     archs = list(sc)
     folds = fold_metrics(oof).pivot(index="fold", columns="architecture", values="auc")[archs]
@@ -197,6 +219,8 @@ def calibration_table(oof: pd.DataFrame) -> pd.DataFrame:
     out-of-fold P(fresh); a network that gives every vertebra the same probability has no slope (its row says
     so in ``note``)."""
     rows = []
+    if not len(oof):
+        return pd.DataFrame(columns=["architecture", "slope", "brier"])
     for a, d in oof.groupby("architecture", sort=False):
         p = d["p"].to_numpy()
         if np.ptp(np.clip(p, 1e-6, 1 - 1e-6)) == 0:  # one value for every vertebra: no slope to estimate
@@ -207,21 +231,40 @@ def calibration_table(oof: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def by_level_band(oof: pd.DataFrame, bands: pd.Series) -> pd.DataFrame:
-    """Accuracy and AUC of every architecture per level band (``above``, ``at``, ``below`` the diaphragm).
+BANDS = ("above", "at", "below")
+
+
+def by_level_band(oof: pd.DataFrame, bands: pd.Series, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Accuracy and AUC (95% patient-bootstrap CI) of every architecture per level band (``above``, ``at``,
+    ``below`` the diaphragm), bands in that order.
+
+    Accuracy at 0.5 moves with each band's share of fresh fractures; the AUC does not.
 
     Parameters
     ----------
     bands : Series
         Vertebra id -> band.
     """
-    d = oof.assign(band=oof["vertebra_id"].map(bands))
+    d = oof.assign(band=pd.Categorical(oof["vertebra_id"].map(bands), categories=BANDS, ordered=True))
     rows = []
-    for (a, band), g in d.groupby(["architecture", "band"], sort=False):
+    for (a, band), g in d.groupby(["architecture", "band"], sort=False, observed=True):
         m = point_metrics(g["truth"], g["p"])
-        rows.append({"architecture": DISPLAY[a], "band": band, "vertebrae": len(g), "accuracy": m["accuracy"],
-                     "auc": m["auc"]})
-    return pd.DataFrame(rows)
+        auc, lo, hi = metrics.patient_bootstrap_ci(g["truth"].to_numpy(), _two_columns(g["p"]), g["patient_id"],
+                                                   n_boot=n_boot, seed=seed, classes=(0, 1))
+        rows.append({"architecture": DISPLAY[a], "band": band, "vertebrae": len(g),
+                     "fresh (%)": 100 * g["truth"].mean(), "accuracy": m["accuracy"], "auc": auc,
+                     "auc_ci_low": lo, "auc_ci_high": hi})
+    out = pd.DataFrame(rows, columns=["architecture", "band", "vertebrae", "fresh (%)", "accuracy", "auc",
+                                      "auc_ci_low", "auc_ci_high"])
+    out["band"] = pd.Categorical(out["band"], categories=BANDS, ordered=True)
+    order = {DISPLAY[a]: i for i, a in enumerate(ARCHITECTURES)}
+    return out.sort_values(["architecture", "band"], key=lambda c: c.map(order) if c.name == "architecture"
+                           else c).reset_index(drop=True)
+
+
+def _two_columns(p) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    return np.column_stack([1 - p, p])
 
 
 def input_recipe(recipe):
@@ -252,12 +295,54 @@ def recipe_sentence(recipe, profile: str) -> str:
     return text
 
 
-def sources_sentence(sources: pd.DataFrame) -> str:
-    """Which weights the networks start from, in one sentence."""
+def input_sentence(recipe) -> str:
+    """How the patches are prepared, and where that departs from guo2026."""
+    flips = " and ".join({"lr": "left-right", "tb": "top-bottom"}[f] for f in recipe.flips)
+    return ("Inputs follow guo2026 (the vertebral body's box, histogram equalization, intensities scaled to [-1, 1]) "
+            f"with these differences: the box is square around the body's outline with a margin of "
+            f"{recipe.margin:.0%} of its side (guo2026 cropped by hand with a 1-10 mm border); intensities are clipped "
+            f"to their 0.5th-99.5th percentiles before equalization; the patch is resized to {recipe.size} px "
+            f"(guo2026: 224); {'training images are flipped at random (' + flips + ')' if flips else 'no flips (guo2026 flipped left-right and top-bottom)'}.")
+
+
+def cost_readable(cost: pd.DataFrame) -> pd.DataFrame:
+    """The cost table for a reader: parameters in millions, speeds and times rounded."""
+    out = cost.copy()
+    out["parameters"] = (out["parameters"] / 1e6).map(lambda v: f"{v:.1f} M")
+    out["trainable_parameters"] = out["trainable_parameters"].map(
+        lambda v: f"{v / 1e6:.1f} M" if v >= 1e5 else f"{int(v):,}")
+    return out.rename(columns={"train_images_per_s": "training (images/s)", "latency_ms": "latency (ms)",
+                               "seconds": "wall time (s)"})
+
+
+def bands_readable(bands: pd.DataFrame) -> pd.DataFrame:
+    """:func:`by_level_band` as one row per architecture: AUC (95% CI) and accuracy per band."""
+    rows = []
+    for arch, d in bands.groupby("architecture", sort=False):
+        row = {"architecture": arch}
+        for _, r in d.iterrows():
+            row[f"AUC {r['band']}"] = _estimate_ci(r["auc"], r["auc_ci_low"], r["auc_ci_high"], 3)
+            row[f"accuracy {r['band']} (%)"] = f"{r['accuracy']:.1f}"
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=["architecture"])
+    out = pd.DataFrame(rows)
+    counts = bands.drop_duplicates("band").set_index("band")
+    head = {"architecture": "vertebrae (fresh %)"}
+    for b, r in counts.iterrows():
+        head[f"AUC {b}"] = f"{int(r['vertebrae'])} ({r['fresh (%)']:.0f}% fresh)"
+    return pd.concat([pd.DataFrame([head]), out], ignore_index=True).fillna("")
+
+
+def sources_sentence(sources: pd.DataFrame, recipe=None) -> str:
+    """Which weights the networks start from, in one sentence (and how long the stand-ins were pretrained)."""
     used = sources.groupby("source")["architecture"].apply(lambda a: ", ".join(DISPLAY[x] for x in a))
     parts = [f"{source}: {names}" for source, names in used.items()]
     missing = sources[(sources["source"] != "imagenet") & ~sources["present"]]
     text = "Starting weights in this run: " + "; ".join(parts) + "."
+    if recipe is not None and (sources["source"] == "proxy-natural").any():
+        text += (f" The stand-ins were pretrained for {recipe.proxy_steps} steps on {recipe.proxy_images} crops "
+                 "(batches of up to 16), a tiny fraction of ImageNet's training.")
     if len(missing):
         text += (f" ImageNet files not found for {len(missing)} architecture(s) (the table names each file and where "
                  "it was looked for); put them there, or pass `weights_dir`, to start from ImageNet as the papers did.")
@@ -274,16 +359,20 @@ def cam_cases(manifest: pd.DataFrame, seed: int, per_class: int = 2) -> list:
     return [str(v) for v in out]
 
 
-def pooled_wide(pooled: pd.DataFrame) -> pd.DataFrame:
-    """:func:`pooled_metrics` as one row per architecture, one column per metric: "estimate (low to high)"."""
+def pooled_wide(pooled: pd.DataFrame, flagged=()) -> pd.DataFrame:
+    """:func:`pooled_metrics` as one row per architecture, one column per metric: "estimate (low to high)"
+    (specificity is the recall of "old"), with a note on the ``flagged`` (:func:`degenerate`) architectures."""
     def cell(r):
         return _estimate_ci(r["estimate"], r["ci_low"], r["ci_high"], 3 if r["metric"] == "auc" else 1)
 
     d = pooled.assign(text=pooled.apply(cell, axis=1), label=pooled["metric"].map(METRIC_LABELS))
     wide = d.pivot(index="architecture", columns="label", values="text")
-    wide = wide[[METRIC_LABELS[m] for m in METRICS if METRIC_LABELS[m] in wide.columns]]
+    wide = wide[[METRIC_LABELS[m] for m in METRICS if METRIC_LABELS[m] in wide.columns and m != "specificity"]]
     order = [a for a in ARCHITECTURES if a in wide.index]
-    return wide.loc[order].rename(index=DISPLAY).reset_index()
+    wide = wide.loc[order]
+    if flagged:
+        wide["note"] = ["learned nothing: one call for every vertebra" if a in flagged else "" for a in wide.index]
+    return wide.rename(index=DISPLAY).reset_index()
 
 
 def _estimate_ci(estimate, low, high, digits: int) -> str:
@@ -292,6 +381,8 @@ def _estimate_ci(estimate, low, high, digits: int) -> str:
         return "n/a"
     if pd.isna(low) or pd.isna(high):
         return f"{estimate:.{digits}f}"
+    if low == high:  # every resample gives the same value (a bound of the scale): no interval to estimate
+        return f"{estimate:.{digits}f} (CI not estimable)"
     return f"{estimate:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})"
 
 
@@ -356,11 +447,22 @@ def visibility(truth: pd.DataFrame) -> pd.Series:
     return pd.Series(v, index=truth.index, name="visibility")
 
 
-def reader_cases(manifest: pd.DataFrame, truth: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """``n`` vertebrae drawn at random (``seed``) for a reader study: ``case``, ``truth`` (1 = fresh),
-    ``visibility`` (:func:`visibility`), ``level``."""
+def reader_cases(manifest: pd.DataFrame, truth: pd.DataFrame, n: int, seed: int,
+                 fresh_share: float | None = 0.5) -> pd.DataFrame:
+    """``n`` vertebrae drawn at random (``seed``) for a reader study, ``round(n * fresh_share)`` of them fresh
+    (None: as they come); columns ``case``, ``truth`` (1 = fresh), ``visibility`` (:func:`visibility`), ``level``.
+    """
     rng = np.random.default_rng([seed, n])
-    ids = np.sort(rng.choice(manifest.index.to_numpy(), size=min(n, len(manifest)), replace=False))
+    n = min(n, len(manifest))
+    if fresh_share is None:
+        ids = rng.choice(manifest.index.to_numpy(), size=n, replace=False)
+    else:
+        fresh = manifest.index[manifest["acuity"] == "acute"].to_numpy()
+        old = manifest.index[manifest["acuity"] != "acute"].to_numpy()
+        k = min(int(round(n * fresh_share)), len(fresh))
+        ids = np.concatenate([rng.choice(fresh, size=k, replace=False),
+                              rng.choice(old, size=min(n - k, len(old)), replace=False)])
+    ids = np.sort(ids)
     t = truth.loc[ids].assign(acuity=manifest.loc[ids, "acuity"], level=manifest.loc[ids, "level"])
     return pd.DataFrame({"case": ids, "truth": (t["acuity"] == "acute").astype(int).to_numpy(),
                          "visibility": visibility(t).to_numpy(), "level": t["level"].to_numpy()})
@@ -373,7 +475,7 @@ def model_vs_readers(long: pd.DataFrame, model: pd.Series, threshold: float | No
     Returns
     -------
     DataFrame, one row per reader: ``reader``, ``reader accuracy (%)``, ``model accuracy (%)``,
-    ``only reader right``, ``only model right``, ``p (McNemar, exact)``.
+    ``only reader right``, ``only model right``, ``p (McNemar, exact)``, ``p (Holm)`` (over the readers).
     """
     from ovfkit.readers import mcnemar_vs_model
 
@@ -388,37 +490,50 @@ def model_vs_readers(long: pd.DataFrame, model: pd.Series, threshold: float | No
         rows.append({"reader": r, "reader accuracy (%)": 100 * reader_ok.mean(),
                      "model accuracy (%)": 100 * model_ok.mean(), "only reader right": t["reader_only"],
                      "only model right": t["model_only"], "p (McNemar, exact)": t["p"]})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out["p (Holm)"] = stats.adjust(out["p (McNemar, exact)"], "holm") if len(out) else []
+    return out
 
 
-def reader_sentence(or_table: pd.DataFrame, t: dict) -> str:
-    """The OR-MRMC result (random readers) beside the papers' paired t-test, in words."""
+def reader_sentence(or_table: pd.DataFrame, t: dict, t_auc: dict | None = None) -> str:
+    """The OR-MRMC result (random readers) beside guo2026's paired t-test (of accuracies) and the same t-test
+    of the readers' AUCs, in words."""
     r = or_table[or_table["readers"] == "random"].iloc[0]
     from ovfkit.tables import format_p
 
-    return (f"Obuchowski-Rockette, random readers and cases: {r['comparison']} AUC difference "
+    text = (f"Obuchowski-Rockette, random readers and cases: {r['comparison']} AUC difference "
             f"{r['difference (AUC)']:+.3f} (95% CI {r['95% CI']}), {r['statistic']}, p {format_p(r['p'])}. "
-            f"Paired t-test of the {t['n_readers']} readers' accuracies, as guo2026 did: mean difference "
+            f"Paired t-test of the {int(t['n_readers'])} readers' accuracies, as guo2026 did: mean difference "
             f"{t['mean_diff']:+.1f} percentage points, t = {t['t']:.2f} on {t['df']:g} df, p {format_p(t['p'])}.")
+    if t_auc is not None:
+        text += (f" The same t-test of the readers' AUCs (the Obuchowski-Rockette endpoint, so that the handling "
+                 f"of the cases is the only difference): mean difference {t_auc['mean_diff']:+.3f}, p "
+                 f"{format_p(t_auc['p'])}.")
+    return text
 
 
-def reader_findings(or_table: pd.DataFrame, t: dict, vs: pd.DataFrame, li_vs: pd.DataFrame) -> list[str]:
-    """The reader studies in words: model vs readers (McNemar), unaided vs aided (OR-MRMC and the t-test)."""
-    from ovfkit.tables import format_p
-
+def reader_findings(or_table: pd.DataFrame, t: dict, vs: pd.DataFrame, li_vs: pd.DataFrame,
+                    t_auc: dict | None = None) -> list[str]:
+    """The reader studies in words: model vs readers (McNemar, Holm over the readers), unaided vs aided
+    (OR-MRMC and the t-tests)."""
     out = []
     for label, table in (("guo2026's design (40 patches, 5 readers)", vs), ("li's design (155 images, 2 readers)",
                                                                             li_vs)):
         if not len(table):
             continue
-        better = table[(table["p (McNemar, exact)"] < 0.05) & (table["model accuracy (%)"] > table["reader accuracy (%)"])]
-        worse = table[(table["p (McNemar, exact)"] < 0.05) & (table["model accuracy (%)"] < table["reader accuracy (%)"])]
+        better = table[(table["p (Holm)"] < 0.05) & (table["model accuracy (%)"] > table["reader accuracy (%)"])]
+        worse = table[(table["p (Holm)"] < 0.05) & (table["model accuracy (%)"] < table["reader accuracy (%)"])]
         out.append(f"{label}: the model's accuracy is {table['model accuracy (%)'].iloc[0]:.1f}% against the unaided "
                    f"readers' {table['reader accuracy (%)'].min():.1f}% to {table['reader accuracy (%)'].max():.1f}%; "
-                   f"by exact McNemar tests it is significantly more accurate than {len(better)} and less accurate "
-                   f"than {len(worse)} of the {len(table)} readers.")
-    out.append(reader_sentence(or_table, t) + " The t-test treats the cases as fixed; the Obuchowski-Rockette "
-               "analysis does not, which is why its interval is the one to report.")
+                   f"by exact McNemar tests (Holm-corrected over the readers) it is significantly more accurate than "
+                   f"{len(better)} and less accurate than {len(worse)} of the {len(table)} readers.")
+    r = or_table[or_table["readers"] == "random"].iloc[0]
+    direction = "raised" if r["difference (AUC)"] > 0 else "lowered"
+    out.append(f"Reading with the model's output {direction} the readers' mean AUC by "
+               f"{abs(r['difference (AUC)']):.3f}: the aided reading moves toward this run's model, so it helps "
+               "only where the model is better than the reader.")
+    out.append(reader_sentence(or_table, t, t_auc) + " The t-test treats the cases as fixed; the "
+               "Obuchowski-Rockette analysis does not, which is why its interval is the one to report.")
     return out
 
 
@@ -480,3 +595,41 @@ def sign_labels(truth: pd.DataFrame) -> pd.Series:
     short = {"condensation_band": "band", "endplate_sclerosis": "sclerosis", "osteophyte": "osteophyte"}
     flags = truth[list(short)].astype(bool)
     return flags.apply(lambda r: " + ".join(short[c] for c in short if r[c]) or "no sign", axis=1)
+
+
+#: guo2026 Tables 4 and 5: each reader's accuracy, specificity and sensitivity (%) on 40 patches, unaided and
+#: three days later aided by the model's output, as printed (see chapter 03 for why they cannot all hold).
+GUO2026_READER_TABLES = pd.DataFrame({
+    "reader": ["GWS (surgeon)", "GZ (surgeon)", "RB (surgeon)", "XZY (surgeon)", "ZS (radiologist)"],
+    "unaided accuracy (%)": [45.00, 55.00, 52.50, 50.00, 55.00],
+    "unaided specificity (%)": [45.00, 57.14, 52.94, 50.00, 56.25],
+    "unaided sensitivity (%)": [45.00, 53.85, 45.00, 50.00, 54.17],
+    "aided accuracy (%)": [62.50, 72.50, 70.00, 65.00, 67.50],
+    "aided specificity (%)": [60.87, 76.47, 72.22, 68.75, 68.42],
+    "aided sensitivity (%)": [64.71, 69.57, 68.18, 62.50, 66.67]})
+
+
+def accuracy_readable(acc: pd.DataFrame) -> pd.DataFrame:
+    """:func:`ovfkit.readers.reader_accuracy` for a reader: percentages with 95% Wilson CIs, tests in the order
+    unaided, aided, model."""
+    order = {"unaided": 0, "aided": 1, "model": 2}
+    d = acc.sort_values(["test", "reader"], key=lambda c: c.map(order) if c.name == "test" else c.map(
+        {r: i for i, r in enumerate(dict.fromkeys(acc["reader"]))}))
+    out = d[["test", "reader", "n"]].copy()
+    for m in ("accuracy", "sensitivity", "specificity"):
+        out[f"{m} (%, 95% CI)"] = [_estimate_ci(100 * e, 100 * lo, 100 * hi, 1) for e, lo, hi in
+                                   zip(d[m], d[f"{m}_ci_low"], d[f"{m}_ci_high"])]
+    return out.reset_index(drop=True)
+
+
+def best_of(oof: pd.DataFrame, candidates) -> str:
+    """The candidate architecture with the highest pooled out-of-fold AUC that is not :func:`degenerate`
+    (the first candidate if every one is)."""
+    from sklearn.metrics import roc_auc_score
+
+    bad = set(degenerate(oof))
+    ok = [a for a in candidates if a not in bad and a in set(oof["architecture"])]
+    if not ok:
+        return candidates[0]
+    aucs = {a: roc_auc_score(d["truth"], d["p"]) for a, d in oof[oof["architecture"].isin(ok)].groupby("architecture")}
+    return max(ok, key=lambda a: aucs[a])

@@ -553,14 +553,16 @@ def cam_matrix(images: dict, cams: dict, row_labels: dict, col_titles: dict):
             ax = axes[i][j]
             ax.imshow(images[vid], cmap="gray", vmin=0, vmax=1)
             prob, cam = cams[net].get(vid, (np.nan, None))
-            if cam is not None:
+            empty = cam is not None and not np.any(cam > 0)
+            if cam is not None and not empty:
                 ax.imshow(cam, cmap="jet", alpha=0.35, vmin=0, vmax=1)
                 peak = np.unravel_index(np.argmax(cam), cam.shape)
                 rows.append({"network": net, "vertebra_id": vid, "p": prob, "peak_row": int(peak[0]),
                              "peak_col": int(peak[1]), "mean_activation": float(cam.mean())})
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_xlabel(f"P = {prob:.2f}", fontsize=7, labelpad=1)
+            shown = "< 0.001" if prob < 0.001 else "> 0.999" if prob > 0.999 else f"= {prob:.3f}"
+            ax.set_xlabel(f"P {shown}" + (", empty map" if empty else ""), fontsize=7, labelpad=1)
             if i == 0:
                 ax.set_title(col_titles[vid], fontsize=7)
             if j == 0:

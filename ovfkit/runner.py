@@ -613,20 +613,25 @@ def fresh_old_lines(build_dir: Path, part: Part) -> list[str]:
     if len(pooled):
         from ovfkit.deep.zoo import DISPLAY
 
-        pooled = pooled[pooled["metric"] == "auc"].assign(architecture=lambda d: d["architecture"].map(DISPLAY))
+        flagged = fresh_old.degenerate(findings.read(figures, "oof"))
+        pooled = pooled[(pooled["metric"] == "auc") & ~pooled["architecture"].isin(flagged)]
+        pooled = pooled.assign(architecture=pooled["architecture"].map(DISPLAY))
     bands = findings.read(figures, "level_bands")
     lines = [f"## {part.title}", "",
              findings.box(findings.cnn_comparison_findings(pooled, findings.read(figures, "delong"),
-                                                           findings.read(figures, "ranks"), bands)), "",
+                                                           findings.read(figures, "ranks"), bands,
+                                                           findings.read(figures, "calibration"))), "",
              "### Next to {cite:t}`guo2026` and {cite:t}`li`", "",
              "guo2026 Table 2 (mean ± SD over five folds) beside this study's eight architectures on the same five "
              "patient-grouped folds, then li's abstract beside the same three networks' pooled out-of-fold estimates "
              "(chapter 02).", "", _md_table(findings.read(figures, "table2_beside_paper")), "",
              _md_table(findings.read(figures, "li_beside")), "", "### The reader study (simulated readers, chapter 03)", ""]
     or_table = findings.read(figures, "guo2026_or_mrmc")
-    t = findings.read(figures, "guo2026_paired_t")
+    t, t_auc = findings.read(figures, "guo2026_paired_t"), findings.read(figures, "guo2026_paired_t_auc")
     if len(or_table) and len(t):
-        lines += [fresh_old.reader_sentence(or_table, t.iloc[0].to_dict()), "", _md_table(or_table), ""]
+        lines += [fresh_old.reader_sentence(or_table, t.iloc[0].to_dict(),
+                                            t_auc.iloc[0].to_dict() if len(t_auc) else None), "",
+                  _md_table(or_table), ""]
     return lines
 
 

@@ -96,3 +96,93 @@ def test_table2_beside_paper_has_a_paper_row_for_guo2026s_networks_only(oof):
         "AlexNet": ["guo2026", "this study"], "ResNet-50": ["guo2026", "this study"],
         "ResNet-101": ["guo2026", "this study"]}
     assert t.loc[(t["architecture"] == "ResNet-101") & (t["source"] == "guo2026"), "AUC"].item() == "0.796 ± 0.028"
+
+
+def test_visibility_follows_the_drawn_signs_and_the_diaphragm():
+    truth = pd.DataFrame({"acuity": ["acute", "acute", "chronic", "chronic", "acute"],
+                          "level": ["L3", "L3", "L3", "T12", "T12"],
+                          "condensation_band": [True, False, False, False, False],
+                          "endplate_sclerosis": [False, False, True, False, False],
+                          "osteophyte": [False, True, False, False, False]}, index=list("abcde"))
+    v = fresh_old.visibility(truth)
+    assert v.to_dict() == pytest.approx({"a": 0.9, "b": 0.0, "c": 0.9, "d": 0.15 * 0.7, "e": 0.15 * 0.7})
+
+
+def test_reliance_falls_with_experience_within_its_bounds():
+    r = fresh_old.reliance([0, 3, 10, 27, 60])
+    assert np.all(np.diff(r) <= 0) and r[0] == 0.6 and r[-1] == 0.15
+
+
+def test_model_vs_readers_counts_the_cases_only_one_got_right():
+    long = pd.DataFrame({"test": "unaided", "reader": "r1", "case": list("abcdef"), "truth": [1, 1, 1, 0, 0, 0],
+                         "rating": [5, 4, 1, 1, 5, 2]})
+    model = pd.Series([0.9, 0.2, 0.8, 0.1, 0.1, 0.7], index=list("abcdef"))
+    row = fresh_old.model_vs_readers(long, model).iloc[0]
+    # reader right on a, b, d, f; model right on a, c, d, e
+    assert (row["only reader right"], row["only model right"]) == (2, 2)
+    assert row["reader accuracy (%)"] == pytest.approx(400 / 6) and row["model accuracy (%)"] == pytest.approx(400 / 6)
+    assert row["p (McNemar, exact)"] == pytest.approx(1.0)
+
+
+def test_table1_beside_paper_counts_levels_and_totals_the_papers_720():
+    m = pd.DataFrame({"level": ["T12", "T12", "L1", "T5"], "acuity": ["acute", "chronic", "acute", "chronic"]})
+    t = fresh_old.table1_beside_paper(m).set_index("level")
+    assert t.loc["T12", ["this study fresh", "this study old"]].tolist() == [1, 1]
+    assert t.loc["total", "guo2026 fresh"] + t.loc["total", "guo2026 old"] == 720
+    assert t.loc["total", "guo2026 fresh"] == 364 and t.loc["L1", "band (diaphragm)"] == "at"
+
+
+def test_li_beside_puts_lis_two_sets_next_to_the_pooled_estimate():
+    pooled = pd.DataFrame({"architecture": ["efficientnet_b0"] * 2, "metric": ["accuracy", "auc"],
+                           "estimate": [80.0, 0.85], "ci_low": [77.0, 0.8], "ci_high": [83.0, np.nan]})
+    t = fresh_old.li_beside(pooled).set_index(["architecture", "metric"])
+    row = t.loc[("EfficientNet-B0", "AUC")]
+    assert (row["li, validation set"], row["this study (pooled out-of-fold, 95% CI)"]) == (0.861, "0.850")
+    assert t.loc[("EfficientNet-B0", "Accuracy (%)"), "li, control set"] == 78.1
+    assert pd.isna(t.loc[("MnasNet 1.0", "AUC"), "this study (pooled out-of-fold, 95% CI)"])  # not in this run
+
+
+def test_findings_name_the_spread_of_the_best_network_and_the_significant_pairs():
+    from ovfkit import findings
+
+    pooled = pd.DataFrame({"architecture": ["A", "B"], "estimate": [0.7, 0.8], "ci_low": [0.6, 0.7],
+                           "ci_high": [0.8, 0.9]})
+    delong = pd.DataFrame({"a": ["A"], "b": ["B"], "difference": [-0.1], "p (Holm)": [0.01]})
+    ranks = pd.DataFrame({"architecture": ["A", "B"], "best in folds": [2, 3], "folds": [5, 5],
+                          "best in resamples (%)": [20.0, 80.0], "rank 95% interval": ["1 to 2", "1 to 2"]})
+    cal = pd.DataFrame({"architecture": ["A", "B"], "slope": [0.3, 0.9], "slope_high": [0.5, 1.2]})
+    text = " ".join(findings.cnn_comparison_findings(pooled, delong, ranks, calibration=cal))
+    assert "from A's 0.700 (95% CI 0.600-0.800) to B's 0.800" in text
+    assert "1 of 1 pairs differ after Holm's correction (A vs B (-0.100))" in text
+    assert "2 different architectures are best in at least one of the 5 folds" in text and "B is best in 80%" in text
+    assert "ResNet-101" not in text  # not among these architectures
+    assert "1 of 2 networks have a slope whose 95% CI lies below 1" in text
+
+
+def test_a_network_that_gives_every_vertebra_one_call_is_flagged(oof):
+    flat = oof[oof["architecture"] == "alexnet"].assign(architecture="mnasnet1_0", p=0.48)
+    both = pd.concat([oof, flat], ignore_index=True)
+    assert fresh_old.degenerate(both) == ["mnasnet1_0"]
+    kept, bad = fresh_old.learned(both)
+    assert bad == ["mnasnet1_0"] and "mnasnet1_0" not in set(kept["architecture"])
+
+
+def test_reader_cases_are_drawn_half_fresh_and_reproducibly():
+    ids = [f"V{i}" for i in range(100)]
+    m = pd.DataFrame({"acuity": ["acute"] * 30 + ["chronic"] * 70, "level": "L2"}, index=ids)
+    truth = pd.DataFrame({"condensation_band": True, "endplate_sclerosis": False, "osteophyte": False}, index=ids)
+    a = fresh_old.reader_cases(m, truth, 40, seed=1)
+    assert len(a) == 40 and a["truth"].sum() == 20
+    pd.testing.assert_frame_equal(a, fresh_old.reader_cases(m, truth, 40, seed=1))
+
+
+def test_a_run_where_at_most_one_network_learned_gives_empty_comparisons_not_errors(oof):
+    from ovfkit import acute_chronic as ac
+
+    one = oof[oof["architecture"] == "alexnet"]
+    y, sc, groups = fresh_old.scores(one)
+    assert ac.delong_pairs({"AlexNet": sc["alexnet"]}, y, groups, cohort="cv", n_boot=10).empty
+    assert fresh_old.rank_table(one, n_boot=10).empty
+    assert fresh_old.calibration_table(one.iloc[:0]).empty
+    bands = fresh_old.by_level_band(one.iloc[:0], pd.Series(dtype=str), n_boot=10)
+    assert bands.empty and fresh_old.bands_readable(bands).empty

@@ -198,3 +198,16 @@ def test_pca_and_embedding_scatters_keep_their_legends_off_the_points():
             assert not lg.get_window_extent(r).overlaps(ax.get_window_extent(r))
         assert all(ax.get_xlabel() and ax.get_ylabel() for ax in f.axes)
         plt.close(f)
+
+
+def test_cam_matrix_marks_an_empty_map_and_bounds_extreme_probabilities():
+    img = np.full((8, 8), 0.5)
+    cam = np.zeros((8, 8))
+    cam[2, 3] = 1.0
+    fig, data = plots.cam_matrix({"v1": img, "v2": img},
+                                 {"net": {"v1": (0.9999, cam), "v2": (0.2, np.zeros((8, 8)))}},
+                                 {"net": "Net"}, {"v1": "fresh", "v2": "old"})
+    labels = [ax.get_xlabel() for ax in fig.axes]
+    assert labels == ["P > 0.999", "P = 0.200, empty map"]
+    assert data.set_index("vertebra_id").loc["v1", ["peak_row", "peak_col"]].tolist() == [2, 3]
+    plt.close(fig)

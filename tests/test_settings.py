@@ -16,7 +16,8 @@ def _expected(profile: str) -> dict:
     return {
         "CNN comparison: trained, epochs, px, flips": f"{zoo.trainable}, {zoo.epochs}, {zoo.size}, "
                                                       f"{'+'.join(zoo.flips) or 'none'}",
-        "CNN comparison: SGD learning rate, folds": f"{zoo.lr:g}, {zoo.folds}",
+        "CNN comparison: SGD learning rate, L2 penalty, folds": f"{zoo.lr:g}, {zoo.weight_decay:g}, {zoo.folds}",
+        "CNN comparison: stand-in pretext steps, crops": f"{zoo.proxy_steps}, {zoo.proxy_images}",
         "patients per modality": str(x.n_patients) if x.n_patients else "the paper's cohort",
         "bootstrap resamples": str(x.n_boot),
         "nested CV: outer / tuning folds": f"{x.outer_splits} / {x.inner_splits}",

@@ -165,3 +165,32 @@ def test_the_linear_probes_standardization_is_folded_into_the_network_exactly(ti
         whole = torch.softmax(model.eval()(zoo.to_network_input(x[16:], "minus1to1")), 1)[:, 1].numpy()
     np.testing.assert_allclose(whole, p, rtol=1e-4, atol=1e-5)
     assert np.ptp(p) > 0
+
+
+def _ovfkit(*args, env=None):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "ovfkit.cli", *map(str, args)], capture_output=True,
+                          encoding="utf-8", errors="replace", env={**os.environ, **(env or {})})
+
+
+def test_cli_cnn_missing_imagenet_file_is_one_clear_line(tiny_cohorts, tmp_path):
+    proc = _ovfkit("cnn", "--manifest", tiny_cohorts["xray"], "--out", tmp_path / "oof.csv", "--source", "imagenet",
+                   "--profile", "quick", "--cache-dir", tmp_path / "c", env={"TORCH_HOME": str(tmp_path / "torch")})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert zoo.weights_file("alexnet") in line and str(tmp_path / "torch" / "hub" / "checkpoints") in line
+    assert not (tmp_path / "oof.csv").exists()
+
+
+def test_cli_cnn_writes_every_architectures_out_of_fold_predictions(tiny_cohorts, tmp_path):
+    out = tmp_path / "oof.csv"
+    proc = _ovfkit("cnn", "--manifest", tiny_cohorts["xray"], "--out", out, "--source", "random", "--profile", "quick",
+                   "--cache-dir", tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    oof = pd.read_csv(out)
+    manifest = pd.read_csv(tiny_cohorts["xray"])
+    assert set(oof["architecture"]) == set(zoo.ARCHITECTURES)
+    assert (oof.groupby("architecture")["vertebra_id"].nunique() == len(manifest)).all()

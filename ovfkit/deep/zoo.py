@@ -1,4 +1,4 @@
-"""The CNN comparison of guo2026 and li: eight torchvision architectures trained end to end on the same folds.
+"""The CNN comparison of guo2026 and li: eight torchvision architectures trained on the same folds.
 
 guo2026 fine-tunes AlexNet, VGG16, GoogLeNet, ResNet-50 and ResNet-101 from ImageNet weights (cross-entropy,
 SGD with learning rate 1e-3 and momentum 0.9, 100 epochs, learning rate x 0.8 every 30 epochs, random
@@ -67,6 +67,8 @@ class ZooRecipe:
         ROI margin around the vertebral body, as a fraction of its larger side (guo2026: 1-10 mm).
     epochs, batch_size, lr, momentum, step_epochs, gamma
         SGD with momentum; the learning rate is multiplied by ``gamma`` every ``step_epochs`` epochs.
+    weight_decay : float
+        L2 penalty of SGD (guo2026: none).
     trainable : {"all", "tail", "head"}
         Train the whole network, only its last stage and classifier, or only its final linear layer on the
         frozen network's penultimate output (a linear probe); see :func:`split`.
@@ -91,6 +93,7 @@ class ZooRecipe:
     momentum: float = 0.9
     step_epochs: int = 30
     gamma: float = 0.8
+    weight_decay: float = 0.0
     trainable: str = "all"
     flips: tuple = ("lr", "tb")
     folds: int = 5
@@ -248,14 +251,18 @@ def weight_sources(architectures, source: str = "auto", weights_dir=None) -> pd.
     return pd.DataFrame(rows)
 
 
+def _missing(arch: str, path: Path) -> ValueError:
+    return ValueError(f"ImageNet weights for {arch} not found: put torchvision's {path.name} at {path} "
+                      f"(pass --weights DIR for another folder), or use the proxy-natural stand-in")
+
+
 def load_imagenet(model, arch: str, weights_dir=None):
     """Load torchvision's ImageNet weights file into ``model`` (1000-class head); one line if it is missing."""
     import torch
 
     path = _imagenet_path(arch, weights_dir)
     if not path.is_file():
-        raise ValueError(f"ImageNet weights for {arch} not found: put torchvision's {path.name} at {path} "
-                         f"(pass --weights DIR for another folder), or use the proxy-natural stand-in")
+        raise _missing(arch, path)
     state = torch.load(path, map_location="cpu", weights_only=True)
     kept = collections.OrderedDict((k, v) for k, v in state.items() if not k.startswith("aux"))  # GoogLeNet's
     kept._metadata = getattr(state, "_metadata", None)  # module versions (MnasNet checks its own)
@@ -373,7 +380,7 @@ def fit_predict(model, arch: str, x: np.ndarray, y: np.ndarray, fit_rows: np.nda
         for p in front.parameters():
             p.requires_grad = False
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum)
+    opt = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=recipe.step_epochs, gamma=recipe.gamma)
     yt = torch.as_tensor(y, dtype=torch.long)
     variants = _variants(recipe)
@@ -427,10 +434,12 @@ def _standardized(fronts: dict, fit_rows: np.ndarray):
 
     A linear probe learns on standardized features (as a BatchNorm without affine parameters before the
     head does in MAE's linear probing, He et al. 2022): networks whose penultimate outputs differ in scale by
-    orders of magnitude then train at the same learning rate. Only the fitted rows decide the scaling.
+    orders of magnitude then train at the same learning rate. As in BatchNorm, ``eps = 1e-5`` is added to the
+    variance, so a feature that hardly varies (a unit that is almost always zero) is not blown up. Only the
+    fitted rows decide the scaling.
     """
     plain = fronts[(False, False)][fit_rows]
-    mean, sd = plain.mean(0), plain.std(0).clamp_min(1e-6)
+    mean, sd = plain.mean(0), (plain.var(0, unbiased=False) + 1e-5).sqrt()
     return {k: (v - mean) / sd for k, v in fronts.items()}, (mean, sd)
 
 
@@ -462,33 +471,15 @@ def front_outputs(model, arch: str, x: np.ndarray, recipe: ZooRecipe, batch_size
 def grad_cam(model, arch: str, x: np.ndarray) -> tuple[float, np.ndarray]:
     """P(class 1) of one prepared input (size, size) and the Grad-CAM of the predicted class, in [0, 1].
 
-    Grad-CAM (Selvaraju et al. 2017) at :data:`CAM_LAYER`, upsampled bilinearly to the input size.
+    Grad-CAM (Selvaraju et al. 2017, :func:`ovfkit.deep.gradcam.cam_at`) at :data:`CAM_LAYER`, upsampled
+    bilinearly to the input size.
     """
     import torch
 
-    model.eval()
-    layer = model.get_submodule(CAM_LAYER[arch])
-    acts, grads = {}, {}
+    from ovfkit.deep.gradcam import cam_at
 
-    def keep(module, inputs, output):
-        acts["a"] = output
-        output.register_hook(lambda g: grads.__setitem__("g", g))
-
-    handle = layer.register_forward_hook(keep)
-    try:
-        xin = to_network_input(x[None], "minus1to1").requires_grad_(True)
-        out = model(xin)
-        target = int(out.argmax(1))
-        model.zero_grad()
-        out[0, target].backward()
-    finally:
-        handle.remove()
-    w = grads["g"].mean(dim=(2, 3), keepdim=True)
-    cam = torch.relu((w * acts["a"]).sum(1, keepdim=True))
-    cam = torch.nn.functional.interpolate(cam, size=x.shape, mode="bilinear", align_corners=False)[0, 0]
-    cam = cam.detach().numpy()
-    prob = float(torch.softmax(out.detach(), 1)[0, 1])
-    return prob, cam / cam.max() if cam.max() > 0 else cam
+    out, _, cam = cam_at(model, model.get_submodule(CAM_LAYER[arch]), to_network_input(x[None], "minus1to1"))
+    return float(torch.softmax(out, 1)[0, 1]), cam
 
 
 def training_speed(model, arch: str, size: int, batch_size: int = 8, steps: int = 2) -> float:
@@ -639,6 +630,9 @@ def cross_validate(inputs: pd.Series, labels: pd.Series, groups: pd.Series, reci
     x = np.stack(inputs.to_numpy()).astype(np.float32)
     cam_rows = np.flatnonzero(inputs.index.isin(list(cam_ids)))
     sources = weight_sources(recipe.architectures, source, weights_dir)
+    absent = sources[(sources["source"] == "imagenet") & ~sources["present"]]
+    if len(absent):  # before any training: one line naming the first missing file
+        raise _missing(absent["architecture"].iloc[0], Path(absent["file"].iloc[0]))
     data_key = json_digest({"x": [str(i) for i in inputs.index], "xhash":
                             hashlib.sha256(x.tobytes()).hexdigest(), "y": y.tolist(),
                             "groups": groups.astype(str).tolist(), "cams": cam_rows.tolist()}, 16)
