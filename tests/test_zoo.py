@@ -194,3 +194,18 @@ def test_cli_cnn_writes_every_architectures_out_of_fold_predictions(tiny_cohorts
     manifest = pd.read_csv(tiny_cohorts["xray"])
     assert set(oof["architecture"]) == set(zoo.ARCHITECTURES)
     assert (oof.groupby("architecture")["vertebra_id"].nunique() == len(manifest)).all()
+
+
+def test_the_paper_profile_trains_every_layer(tiny):
+    """guo2026's recipe (trainable="all"): the front changes too, and both flips are drawn."""
+    inputs, y, groups = tiny
+    recipe = zoo.ZooRecipe(architectures=("mnasnet1_0",), size=64, epochs=1, batch_size=8, lr=0.05,
+                           trainable="all", flips=("lr", "tb"))
+    model = zoo.initial_model("mnasnet1_0", "random", recipe, 2)
+    front, tail = zoo.split(model, "mnasnet1_0", "tail")
+    before = {k: v.clone() for k, v in front.state_dict().items() if v.is_floating_point()}
+    x = np.stack(inputs.to_numpy())
+    rows = np.arange(len(y))
+    p, history = zoo.fit_predict(model, "mnasnet1_0", x, y.to_numpy(), rows[:16], rows[16:], recipe)
+    assert any(not torch.equal(v, front.state_dict()[k]) for k, v in before.items())
+    assert len(p) == 8 and len(history) == 1
