@@ -151,8 +151,9 @@ def test_side_by_side_sets_the_papers_table_2_beside_each_auc():
 
 
 @pytest.mark.parametrize("modality, study, keys", [
-    ("all", "all", ["xray", "ct", "acute-chronic"]), ("ct", "all", ["ct", "acute-chronic"]),
-    ("all", "astlof", ["xray", "ct"]), ("ct", "acute-chronic", ["acute-chronic"])])
+    ("all", "all", ["xray", "ct", "acute-chronic", "fresh-old"]), ("ct", "all", ["ct", "acute-chronic"]),
+    ("xray", "all", ["xray", "fresh-old"]), ("all", "astlof", ["xray", "ct"]),
+    ("ct", "acute-chronic", ["acute-chronic"]), ("all", "fresh-old", ["fresh-old"])])
 def test_run_selects_the_parts_of_the_book(modality, study, keys):
     assert [p.key for p in runner.select_parts(modality, study)] == keys
 
@@ -160,6 +161,8 @@ def test_run_selects_the_parts_of_the_book(modality, study, keys):
 def test_a_study_without_the_chosen_modality_is_refused():
     with pytest.raises(ValueError, match="acute-chronic.*ct"):
         runner.select_parts("xray", "acute-chronic")
+    with pytest.raises(ValueError, match="fresh-old.*xray"):
+        runner.select_parts("ct", "fresh-old")
 
 
 def test_youden_threshold_comes_from_training_and_is_applied_unchanged_to_test():
