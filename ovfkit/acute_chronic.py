@@ -186,8 +186,8 @@ def delong_pairs(scores: dict, y, groups, *, cohort: str, n_boot: int = 1000, se
     rows = []
     for a, b in itertools.combinations(scores, 2):
         t = stats.delong_test(y, scores[a], scores[b])
-        boot = stats.auc_difference(y, _two_columns(scores[a]), _two_columns(scores[b]), groups, n_boot=n_boot,
-                                    seed=seed, classes=(0, 1))
+        boot = stats.auc_difference(y, metrics.binary_proba(scores[a]), metrics.binary_proba(scores[b]), groups,
+                                    n_boot=n_boot, seed=seed, classes=(0, 1))
         rows.append({"cohort": cohort, "a": a, "b": b, "AUC a": t.auc_a, "AUC b": t.auc_b, "difference": t.diff,
                      "95% CI": f"{t.ci[0]:.3f} to {t.ci[1]:.3f}", "p": t.p,
                      "bootstrap 95% CI": f"{boot['ci_low']:.3f} to {boot['ci_high']:.3f}", "bootstrap p": boot["p"]})
@@ -198,12 +198,6 @@ def delong_pairs(scores: dict, y, groups, *, cohort: str, n_boot: int = 1000, se
     out = pd.DataFrame(rows)
     out.insert(out.columns.get_loc("p") + 1, "p (Holm)", stats.adjust(out["p"], "holm"))
     return out[columns]
-
-
-def _two_columns(p) -> np.ndarray:
-    """P(positive), shape (n,), as the (n, 2) probability table of a binary task."""
-    p = np.asarray(p, dtype=float)
-    return np.column_stack([1 - p, p])
 
 
 def side_by_side(aucs: pd.DataFrame) -> pd.DataFrame:
@@ -376,7 +370,7 @@ def model_aucs(aligned: dict, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFr
     rows = []
     for label, (y, scores, groups) in aligned.items():
         for name, p in scores.items():
-            est, lo, hi = metrics.patient_bootstrap_ci(y, _two_columns(p), groups, n_boot=n_boot, seed=seed,
+            est, lo, hi = metrics.patient_bootstrap_ci(y, metrics.binary_proba(p), groups, n_boot=n_boot, seed=seed,
                                                        classes=(0, 1))
             rows.append({"model": name, "cohort": label, "auc": est, "ci_low": lo, "ci_high": hi,
                          "how": "in-sample nomogram on out-of-fold scores" if (name, label) == ("nomogram", "training")

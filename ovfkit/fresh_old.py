@@ -249,7 +249,8 @@ def by_level_band(oof: pd.DataFrame, bands: pd.Series, *, n_boot: int = 1000, se
     rows = []
     for (a, band), g in d.groupby(["architecture", "band"], sort=False, observed=True):
         m = point_metrics(g["truth"], g["p"])
-        auc, lo, hi = metrics.patient_bootstrap_ci(g["truth"].to_numpy(), _two_columns(g["p"]), g["patient_id"],
+        auc, lo, hi = metrics.patient_bootstrap_ci(g["truth"].to_numpy(), metrics.binary_proba(g["p"]),
+                                                   g["patient_id"],
                                                    n_boot=n_boot, seed=seed, classes=(0, 1))
         rows.append({"architecture": DISPLAY[a], "band": band, "vertebrae": len(g),
                      "fresh (%)": 100 * g["truth"].mean(), "accuracy": m["accuracy"], "auc": auc,
@@ -260,11 +261,6 @@ def by_level_band(oof: pd.DataFrame, bands: pd.Series, *, n_boot: int = 1000, se
     order = {DISPLAY[a]: i for i, a in enumerate(ARCHITECTURES)}
     return out.sort_values(["architecture", "band"], key=lambda c: c.map(order) if c.name == "architecture"
                            else c).reset_index(drop=True)
-
-
-def _two_columns(p) -> np.ndarray:
-    p = np.asarray(p, dtype=float)
-    return np.column_stack([1 - p, p])
 
 
 def input_recipe(recipe):

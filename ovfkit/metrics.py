@@ -31,6 +31,12 @@ from ovfkit.task import get_task
 CLASSES = (0, 1, 2)
 
 
+def binary_proba(p) -> np.ndarray:
+    """P(positive), shape (n,), as the (n, 2) probability table of a binary task (columns: negative, positive)."""
+    p = np.asarray(p, dtype=float)
+    return np.column_stack([1 - p, p])
+
+
 def check_proba(y_true, proba, classes=CLASSES):
     """``(y, proba)`` as arrays; ``ValueError`` naming the problem if the shapes or labels do not fit ``classes``."""
     y = np.asarray(y_true)
