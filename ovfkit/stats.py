@@ -15,6 +15,22 @@ two-sided p-value is ``2 * (1 - Phi(|z|))`` (a probability, never its logarithm)
 as in the Mann-Whitney statistic. Confidence intervals are Wald intervals, clipped to [0, 1] for an
 AUC and to [-1, 1] for a difference.
 
+The placements are read off one sort per score: in sorted order, ``V10`` of a positive is the share of
+negatives below it plus half the negatives tied with it, ``V01`` of a negative the share of positives above it
+plus half those tied (the same numbers as the mid-rank formulas, without ranking each group apart).
+
+**Clustered cases** (``groups``: a patient's vertebrae). Obuchowski (1997, "Nonparametric analysis of clustered
+ROC curve data", Biometrics 53:567-578) sums the placements per cluster: with ``I`` clusters, cluster ``i``
+holding ``m_i`` positives and ``n_i`` negatives (``M``, ``N`` in all), ``A_i = sum V10 - m_i AUC`` and
+``B_i = sum V01 - n_i AUC`` (one entry per score),
+
+* ``S10 = I / ((I - 1) M) sum_i A_i A_i'``, ``S01 = I / ((I - 1) N) sum_i B_i B_i'``,
+  ``S11 = I / (I - 1) sum_i A_i B_i'``;
+* ``cov = S10 / M + S01 / N + (S11 + S11') / (M N)``.
+
+A cluster may hold positives, negatives or both. With one case per cluster ``S11 = 0`` and the estimate is
+DeLong's with ``I / (I - 1)`` in place of ``M / (M - 1)`` and ``N / (N - 1)``: the two agree as the cohort grows.
+
 Conventions where the variance is degenerate: fewer than two positive or two negative cases leave the
 structural-component covariance undefined, and the functions refuse with a message; a zero variance
 (for example two identical scores) gives ``z = 0, p = 1`` when the AUCs are equal.
@@ -66,7 +82,49 @@ def _binary(y_true, scores, what="y_true"):
     return pos, S
 
 
-def delong_components(y_true, scores):
+def _placements(S: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Placement values of every case for every score, from one sort per score.
+
+    Returns an array of the shape of ``S``: ``V10`` (share of negatives below, ties half) at the positives,
+    ``V01`` (share of positives above, ties half) at the negatives.
+    """
+    n_all = S.shape[1]
+    m = int(pos.sum())
+    n = n_all - m
+    out = np.empty_like(S)
+    starts = np.empty(n_all, dtype=bool)
+    starts[0] = True
+    for row, x in enumerate(S):
+        order = np.argsort(x)  # the order within a group of ties does not matter
+        v = x[order]
+        np.not_equal(v[1:], v[:-1], out=starts[1:])
+        first = np.flatnonzero(starts)  # each group of tied scores, in ascending order
+        group = np.cumsum(starts) - 1
+        p = pos[order]
+        pos_tied = np.add.reduceat(p.astype(np.int64), first)
+        pos_before = np.cumsum(pos_tied) - pos_tied
+        neg_tied = np.diff(first, append=n_all) - pos_tied
+        neg_before = first - pos_before
+        v10 = (neg_before + 0.5 * neg_tied) / n
+        v01 = (m - pos_before - 0.5 * pos_tied) / m
+        out[row, order] = np.where(p, v10[group], v01[group])
+    return out
+
+
+def _cluster_ids(groups, n_cases: int) -> np.ndarray:
+    g = np.asarray(groups)
+    if g.shape != (n_cases,):
+        raise ValueError(f"groups has shape {g.shape} but there are {n_cases} cases; pass one cluster id "
+                         "(the patient) per case")
+    if pd.isna(g).any():
+        raise ValueError("groups contain missing values; give every case its patient id")
+    ids = np.unique(g, return_inverse=True)[1].ravel()
+    if ids.max() < 1:
+        raise ValueError("the clustered variance needs at least 2 clusters (patients); got 1")
+    return ids
+
+
+def delong_components(y_true, scores, groups=None):
     """AUCs and their DeLong covariance for one or more scores on the same cases (Sun and Xu, 2014).
 
     Parameters
@@ -75,6 +133,9 @@ def delong_components(y_true, scores):
         Two classes; the larger label is positive.
     scores : array-like, shape (k, n_cases) or (n_cases,)
         Higher score = more likely positive.
+    groups : array-like, shape (n_cases,), optional
+        Cluster of each case (the patient of each vertebra). Given, the covariance is Obuchowski's (1997)
+        clustered estimate, which lets cases of one cluster be correlated; absent, cases are independent.
 
     Returns
     -------
@@ -82,16 +143,22 @@ def delong_components(y_true, scores):
     cov : ndarray, shape (k, k)
     """
     pos, S = _binary(y_true, scores)
-    X, Y = S[:, pos], S[:, ~pos]
-    m, n = X.shape[1], Y.shape[1]
-    tx = rankdata(X, axis=1)
-    ty = rankdata(Y, axis=1)
-    tz = rankdata(np.hstack([X, Y]), axis=1)
-    auc = (tz[:, :m].sum(axis=1) / m - (m + 1) / 2.0) / n
-    v10 = (tz[:, :m] - tx) / n
-    v01 = 1.0 - (tz[:, m:] - ty) / m
-    cov = np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
-    return auc, cov
+    V = _placements(S, pos)
+    v10, v01 = V[:, pos], V[:, ~pos]
+    m, n = v10.shape[1], v01.shape[1]
+    auc = v10.mean(axis=1)
+    if groups is None:
+        cov = np.atleast_2d(np.cov(v10)) / m + np.atleast_2d(np.cov(v01)) / n
+        return auc, cov
+    ids = _cluster_ids(groups, len(pos))
+    I = int(ids.max()) + 1
+    m_i = np.bincount(ids[pos], minlength=I)
+    n_i = np.bincount(ids[~pos], minlength=I)
+    A = np.stack([np.bincount(ids[pos], weights=row, minlength=I) for row in v10]) - np.outer(auc, m_i)
+    B = np.stack([np.bincount(ids[~pos], weights=row, minlength=I) for row in v01]) - np.outer(auc, n_i)
+    f = I / (I - 1)
+    s10, s01, s11 = f * (A @ A.T) / m, f * (B @ B.T) / n, f * (A @ B.T)
+    return auc, s10 / m + s01 / n + (s11 + s11.T) / (m * n)
 
 
 def _z_test(diff: float, var: float, alpha: float, bound: float):
@@ -106,7 +173,7 @@ def _z_test(diff: float, var: float, alpha: float, bound: float):
     return se, float(z), p, ci
 
 
-def delong_test(y_true, score_a, score_b, alpha: float = 0.05) -> DeLongResult:
+def delong_test(y_true, score_a, score_b, alpha: float = 0.05, *, groups=None) -> DeLongResult:
     """Paired DeLong test of two scores on the same cases.
 
     Parameters
@@ -115,11 +182,13 @@ def delong_test(y_true, score_a, score_b, alpha: float = 0.05) -> DeLongResult:
     score_a, score_b : array-like, shape (n,)
     alpha : float
         1 - confidence level of ``ci``, the interval of ``auc_a - auc_b``.
+    groups : array-like, shape (n,), optional
+        Patient of each case: the clustered variance (Obuchowski 1997; see the module's notes).
     """
     if len(np.asarray(score_a)) != len(np.asarray(score_b)):
         raise ValueError(f"score_a has {len(np.asarray(score_a))} cases and score_b {len(np.asarray(score_b))}; "
                          "a paired test needs both scores on the same cases (use delong_test_unpaired otherwise)")
-    auc, cov = delong_components(y_true, np.vstack([score_a, score_b]))
+    auc, cov = delong_components(y_true, np.vstack([score_a, score_b]), groups)
     diff = float(auc[0] - auc[1])
     se, z, p, ci = _z_test(diff, cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], alpha, 1.0)
     return DeLongResult(float(auc[0]), float(auc[1]), diff, se, z, p, ci, True)
@@ -134,7 +203,7 @@ def delong_test_unpaired(y_a, score_a, y_b, score_b, alpha: float = 0.05) -> DeL
     return DeLongResult(float(auc_a[0]), float(auc_b[0]), diff, se, z, p, ci, False)
 
 
-def delong_omnibus(y_true, scores) -> dict:
+def delong_omnibus(y_true, scores, *, groups=None) -> dict:
     """Test that k correlated AUCs are all equal (DeLong 1988, contrast form).
 
     With ``L`` the (k-1) x k matrix of successive differences, ``chi2 = (L auc)' (L S L')^+ (L auc)``
@@ -144,6 +213,8 @@ def delong_omnibus(y_true, scores) -> dict:
     ----------
     y_true : array-like, shape (n,)
     scores : array-like, shape (k, n) or dict name -> scores
+    groups : array-like, shape (n,), optional
+        Patient of each case: the clustered covariance (Obuchowski 1997).
 
     Returns
     -------
@@ -154,7 +225,7 @@ def delong_omnibus(y_true, scores) -> dict:
     k = S.shape[0]
     if k < 2:
         raise ValueError("the omnibus test needs at least two scores")
-    auc, cov = delong_components(y_true, S)
+    auc, cov = delong_components(y_true, S, groups)
     L = np.eye(k)[:-1] - np.eye(k, k=1)[:-1]
     d = L @ auc
     V = L @ cov @ L.T
@@ -171,11 +242,12 @@ def auc_ci(y_true, score, alpha: float = 0.05, method: str = "delong", *, groups
     Parameters
     ----------
     method : {"delong", "bootstrap"}
-        ``delong``: Wald interval with DeLong's variance, clipped to [0, 1]; ``bootstrap``: percentile
-        interval over ``n_boot`` resamples of ``groups`` (patients; each case its own group by default).
+        ``delong``: Wald interval with DeLong's variance, clipped to [0, 1] (clustered by ``groups`` when
+        given, Obuchowski 1997); ``bootstrap``: percentile interval over ``n_boot`` resamples of ``groups``
+        (patients; each case its own group by default).
     """
     if method == "delong":
-        auc, cov = delong_components(y_true, score)
+        auc, cov = delong_components(y_true, score, groups)
         _, _, _, ci = _z_test(float(auc[0]), float(cov[0, 0]), alpha, 1.0)
         return float(auc[0]), max(ci[0], 0.0), ci[1]
     if method != "bootstrap":
@@ -206,9 +278,11 @@ def adjust(pvalues, method: str = "holm") -> np.ndarray:
     return out
 
 
-def per_class_delong(y_true, proba_a, proba_b, classes=metrics.CLASSES, alpha: float = 0.05) -> pd.DataFrame:
+def per_class_delong(y_true, proba_a, proba_b, classes=metrics.CLASSES, alpha: float = 0.05, *,
+                     groups=None) -> pd.DataFrame:
     """One-vs-rest paired DeLong test per class for two models' class probabilities on the same cases.
 
+    ``groups`` (the patient of each case) makes each test's variance the clustered one (Obuchowski 1997).
     A class with fewer than two cases (or fewer than two others) cannot be tested: its row holds NaN.
     Two classes: one row, the positive class (class 0's test is the same test).
     """
@@ -223,7 +297,7 @@ def per_class_delong(y_true, proba_a, proba_b, classes=metrics.CLASSES, alpha: f
             rows.append({"class": k, **dict.fromkeys(("auc_a", "auc_b", "diff", "se", "z", "p", "ci_low",
                                                       "ci_high"), np.nan)})
             continue
-        r = delong_test(t, pa[:, j], pb[:, j], alpha)
+        r = delong_test(t, pa[:, j], pb[:, j], alpha, groups=groups)
         rows.append({"class": k, **r.as_dict()})
     return pd.DataFrame(rows)
 
