@@ -164,9 +164,10 @@ def delong_pairs(scores: dict, y, groups, *, cohort: str, n_boot: int = 1000, se
     """Paired DeLong tests between every two models on the same vertebrae, Holm-corrected, with a paired
     patient-bootstrap check.
 
-    DeLong's variance treats vertebrae as independent; a patient's fractures are not, so each pair also gets
-    the paired patient bootstrap of the AUC difference (:func:`ovfkit.stats.auc_difference`: the same
-    resampled patients score both models), whose CI and p-value respect that clustering.
+    DeLong's variance is Obuchowski's (1997) clustered form, ``groups`` the clusters: a patient's fractures
+    are not independent. Each pair also gets the paired patient bootstrap of the AUC difference
+    (:func:`ovfkit.stats.auc_difference`: the same resampled patients score both models), a second estimate
+    that respects the clustering without DeLong's normal approximation.
 
     Parameters
     ----------
@@ -185,7 +186,7 @@ def delong_pairs(scores: dict, y, groups, *, cohort: str, n_boot: int = 1000, se
     """
     rows = []
     for a, b in itertools.combinations(scores, 2):
-        t = stats.delong_test(y, scores[a], scores[b])
+        t = stats.delong_test(y, scores[a], scores[b], groups=groups)
         boot = stats.auc_difference(y, metrics.binary_proba(scores[a]), metrics.binary_proba(scores[b]), groups,
                                     n_boot=n_boot, seed=seed, classes=(0, 1))
         rows.append({"cohort": cohort, "a": a, "b": b, "AUC a": t.auc_a, "AUC b": t.auc_b, "difference": t.diff,

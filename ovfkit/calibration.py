@@ -100,7 +100,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(q / (1 - q))
 
 
-def calibration_slope_intercept(y, p) -> dict:
+def calibration_slope_intercept(y, p, *, groups=None) -> dict:
     """Calibration slope and calibration-in-the-large, with Wald 95% confidence intervals.
 
     The slope is ``b`` of the logistic regression ``logit P(y=1) = a + b * logit(p)`` (statsmodels
@@ -116,6 +116,9 @@ def calibration_slope_intercept(y, p) -> dict:
         Observed outcome; both classes must occur.
     p : array-like of float, shape (n,)
         Predicted probability of ``y = 1``, in [0, 1]; not all equal.
+    groups : array-like, shape (n,), optional
+        Cluster of each case (the patient of each vertebra): the CIs use statsmodels' cluster-robust
+        (sandwich) covariance; the estimates are unchanged. Absent, cases are independent.
 
     Returns
     -------
@@ -128,8 +131,14 @@ def calibration_slope_intercept(y, p) -> dict:
     lp = _logit(p)
     if lp.min() == lp.max():
         raise ValueError(f"p takes one value only ({p[0]}) after clipping; a slope needs varying predictions")
-    slope = sm.Logit(y, sm.add_constant(lp, has_constant="add")).fit(disp=0)
-    large = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit()
+    robust = {}
+    if groups is not None:
+        g = np.asarray(groups)
+        if g.shape != y.shape:
+            raise ValueError(f"groups has shape {g.shape} but there are {len(y)} cases; pass one patient id per case")
+        robust = {"cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(g)[0]}}
+    slope = sm.Logit(y, sm.add_constant(lp, has_constant="add")).fit(disp=0, **robust)
+    large = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp).fit(**robust)
     (s_low, s_high), (i_low, i_high) = slope.conf_int(ALPHA)[1], large.conf_int(ALPHA)[0]
     return {"slope": float(slope.params[1]), "slope_low": float(s_low), "slope_high": float(s_high),
             "intercept": float(large.params[0]), "intercept_low": float(i_low), "intercept_high": float(i_high),

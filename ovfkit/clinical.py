@@ -81,11 +81,12 @@ class Nomogram:
     ranges: dict
 
     @classmethod
-    def fit_on(cls, train: pd.DataFrame, k: int, cluster: bool = False) -> "Nomogram":
+    def fit_on(cls, train: pd.DataFrame, k: int, cluster: bool = True) -> "Nomogram":
         """Fit the model on training rows of :func:`design` (columns ``dlr_score``, ``age``, ``male``, ``y``).
 
-        ``cluster=True``: Wald standard errors, CIs and p-values robust to the clustering of a patient's
-        vertebrae (statsmodels' cluster sandwich on ``patient_id``); the coefficients are the same. Age and
+        ``cluster=True`` (the default): Wald standard errors, CIs and p-values robust to the clustering of a
+        patient's vertebrae (statsmodels' cluster sandwich on ``patient_id``); the coefficients are those of
+        ``cluster=False``, which treats rows as independent. Age and
         sex repeat across a patient's fractures, so the plain errors understate their uncertainty. The
         likelihood-ratio tests still treat rows as independent.
         """
@@ -93,6 +94,9 @@ class Nomogram:
             raise ValueError(f"class {k} is absent or universal in the training rows; no model can be fitted")
         X = sm.add_constant(train[list(PREDICTORS)], has_constant="add")
         if cluster:
+            if "patient_id" not in train:
+                raise ValueError("the nomogram's cluster-robust errors need a patient_id column in the training rows; "
+                                 "add it, or pass cluster=False to treat rows as independent")
             groups = pd.factorize(train["patient_id"])[0]
             res = sm.Logit(train["y"], X).fit(disp=0, cov_type="cluster", cov_kwds={"groups": groups})
         else:
@@ -215,15 +219,16 @@ def held_out_discrimination(designs: dict) -> pd.DataFrame:
     -------
     DataFrame, one row per class and held-out cohort with at least 2 cases and 2 others: ``n``, ``AUC DLR``,
     ``AUC combined``, ``combined 95% CI`` (DeLong), ``difference`` (combined minus DLR), ``DeLong p``
-    (paired) and ``p_holm`` (Holm-adjusted over every row of the table).
+    (paired) and ``p_holm`` (Holm-adjusted over every row of the table). DeLong's variance is clustered by
+    ``patient_id`` (Obuchowski 1997): a patient's vertebrae are not independent.
     """
     rows = []
     for k, d in designs.items():
         for cohort, g in d.query(HELD_OUT).groupby("cohort", sort=False):
             if min(g["y"].sum(), (1 - g["y"]).sum()) < 2:
                 continue
-            test = stats.delong_test(g["y"], g["combined"], g["dlr"])
-            auc_c, lo_c, hi_c = stats.auc_ci(g["y"], g["combined"])
+            test = stats.delong_test(g["y"], g["combined"], g["dlr"], groups=g["patient_id"])
+            auc_c, lo_c, hi_c = stats.auc_ci(g["y"], g["combined"], groups=g["patient_id"])
             rows.append({"class": k, "cohort": cohort, "n": len(g), "AUC DLR": test.auc_b,
                          "AUC combined": auc_c, "combined 95% CI": "–" if np.isnan(lo_c) else f"{lo_c:.3f}-{hi_c:.3f}",
                          "difference": test.diff, "DeLong p": test.p})

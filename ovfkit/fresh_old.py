@@ -215,9 +215,9 @@ def rank_table(oof: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0) -> pd.Da
 
 
 def calibration_table(oof: pd.DataFrame) -> pd.DataFrame:
-    """Calibration slope and intercept (logistic recalibration) and Brier score of each architecture's pooled
-    out-of-fold P(fresh); a network that gives every vertebra the same probability has no slope (its row says
-    so in ``note``)."""
+    """Calibration slope and intercept (logistic recalibration; Wald CIs robust to a patient's several
+    vertebrae, clustered by ``patient_id``) and Brier score of each architecture's pooled out-of-fold P(fresh);
+    a network that gives every vertebra the same probability has no slope (its row says so in ``note``)."""
     rows = []
     if not len(oof):
         return pd.DataFrame(columns=["architecture", "slope", "brier"])
@@ -226,7 +226,7 @@ def calibration_table(oof: pd.DataFrame) -> pd.DataFrame:
         if np.ptp(np.clip(p, 1e-6, 1 - 1e-6)) == 0:  # one value for every vertebra: no slope to estimate
             cal = {"note": "every prediction equal: slope undefined"}
         else:
-            cal = calibration.calibration_slope_intercept(d["truth"].to_numpy(), p)
+            cal = calibration.calibration_slope_intercept(d["truth"].to_numpy(), p, groups=d["patient_id"])
         rows.append({"architecture": DISPLAY[a], **cal, "brier": calibration.brier(d["truth"], p)})
     return pd.DataFrame(rows)
 

@@ -635,8 +635,8 @@ def compare(predictions: pd.DataFrame, a: tuple, b: tuple, *, cohorts=HELD_OUT, 
             seed: int = 0) -> pd.DataFrame:
     """Paired comparison of two (variant, model) prediction sets on the same vertebrae, per cohort.
 
-    Three classes: one-vs-rest DeLong test per class, and the macro AUC by a paired patient bootstrap
-    (the same resamples score both). Binary: the AUC by the paired patient bootstrap only (it respects
+    Three classes: one-vs-rest DeLong test per class (variance clustered by patient, Obuchowski 1997), and
+    the macro AUC by a paired patient bootstrap (the same resamples score both). Binary: the AUC by the paired patient bootstrap only (it respects
     several vertebrae per patient; a DeLong row would test the same difference a second time). Returns
     one row per cohort x (class 0, 1, 2, ``macro``; binary: ``auc``) with the AUCs, the difference a - b,
     its 95% CI and the unadjusted p-value (adjust the family with :func:`ovfkit.stats.adjust`).
@@ -657,7 +657,8 @@ def compare(predictions: pd.DataFrame, a: tuple, b: tuple, *, cohorts=HELD_OUT, 
         if cohort not in pa.index.get_level_values(0):
             continue
         ga, gb = pa.loc[cohort], pb.loc[cohort].reindex(pa.loc[cohort].index)
-        per = stats.per_class_delong(ga["y"], ga[P], gb[P], classes) if len(classes) > 2 else pd.DataFrame()
+        per = (stats.per_class_delong(ga["y"], ga[P], gb[P], classes, groups=ga["patient_id"]) if len(classes) > 2
+               else pd.DataFrame())
         for r in per.to_dict("records"):
             rows.append({"cohort": cohort, "class": str(r["class"]), "method": "DeLong",
                          **{k: r[k] for k in ("auc_a", "auc_b", "diff", "ci_low", "ci_high", "p")}})
@@ -676,7 +677,7 @@ def omnibus(predictions: pd.DataFrame, variant: str, *, cohorts=HELD_OUT) -> pd.
     One test per cohort and class (one-vs-rest; a binary task: the positive class only) over every model
     of the variant, each aligned to the first model's vertebrae (all models of a variant predict the same
     vertebrae; a model that lacks one stops the test with a ValueError), chi-square on k - 1 degrees of freedom
-    (:func:`ovfkit.stats.delong_omnibus`). A class with fewer than 2 cases or 2 others in a cohort cannot
+    (:func:`ovfkit.stats.delong_omnibus`, covariance clustered by patient). A class with fewer than 2 cases or 2 others in a cohort cannot
     be tested and has no row. ``p_holm`` adjusts the whole table (Holm).
 
     Returns
@@ -706,7 +707,7 @@ def omnibus(predictions: pd.DataFrame, variant: str, *, cohorts=HELD_OUT) -> pd.
             if missing:
                 raise ValueError(f"models {missing} of variant {variant!r} lack vertebrae that {next(iter(wide))} "
                                  f"predicted in cohort {cohort!r}; compare models on the same vertebrae")
-            res = stats.delong_omnibus(y, scores)
+            res = stats.delong_omnibus(y, scores, groups=ref["patient_id"])
             hi, lo = max(res["auc"], key=res["auc"].get), min(res["auc"], key=res["auc"].get)
             rows.append({"cohort": cohort, "class": k, "chi2": res["chi2"], "df": res["df"], "p": res["p"],
                          "highest AUC": f"{hi} {res['auc'][hi]:.3f}", "lowest AUC": f"{lo} {res['auc'][lo]:.3f}"})

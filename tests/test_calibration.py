@@ -391,3 +391,26 @@ def test_one_class_only_raises_value_error(function):
 def test_bad_arguments_raise_value_error_naming_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_clustered_calibration_intervals_see_through_copies_within_a_patient():
+    """Each case copied three times inside its own patient: the estimates stay, the cluster-robust intervals
+    stay about as wide as the original cases' (robust, not model-based, so within 15%), while intervals that
+    treat the copies as independent narrow by about sqrt(3)."""
+    y, p, _ = _sample(n=600, seed=4)
+    y3, p3, g3 = np.repeat(y, 3), np.repeat(p, 3), np.repeat(np.arange(len(y)), 3)
+    one = calibration.calibration_slope_intercept(y, p)
+    clustered = calibration.calibration_slope_intercept(y3, p3, groups=g3)
+    naive = calibration.calibration_slope_intercept(y3, p3)
+    assert clustered["slope"] == pytest.approx(one["slope"], abs=1e-6)
+    for what in ("slope", "intercept"):
+        width = {name: r[f"{what}_high"] - r[f"{what}_low"] for name, r in
+                 (("one", one), ("clustered", clustered), ("naive", naive))}
+        assert width["clustered"] == pytest.approx(width["one"], rel=0.15)
+        assert width["naive"] == pytest.approx(width["one"] / np.sqrt(3), rel=0.05)
+
+
+def test_clustered_calibration_refuses_groups_of_the_wrong_length():
+    y, p, _ = _sample(n=50, seed=1)
+    with pytest.raises(ValueError, match="one patient id per case"):
+        calibration.calibration_slope_intercept(y, p, groups=np.arange(49))

@@ -25,7 +25,7 @@ def _rows(n=300, seed=0, b_dlr=1.4, b_age=0.03, b_male=-0.4, dlr_sd=1.0):
     dlr = rng.normal(scale=dlr_sd, size=n)
     lp = -0.5 + b_dlr * dlr + b_age * (age - 72) + b_male * male
     y = (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
-    return pd.DataFrame({"dlr_score": dlr, "age": age, "male": male, "y": y})
+    return pd.DataFrame({"dlr_score": dlr, "age": age, "male": male, "y": y, "patient_id": [f"P{i}" for i in range(n)]})
 
 
 def _beyond_the_axes(nom):
@@ -166,8 +166,8 @@ def test_clustered_nomogram_errors_equal_a_hand_computed_sandwich():
     """Cluster-robust Wald errors: (X'WX)^-1 (sum over patients of s_g s_g') (X'WX)^-1, with statsmodels'
     small-sample factor G/(G-1) (N-1)/(N-K), computed here from the score contributions by hand."""
     rows = _rows(seed=2).assign(patient_id=[f"P{i // 2}" for i in range(300)])  # two rows per patient
-    nom = clinical.Nomogram.fit_on(rows, k=1, cluster=True)
-    plain = clinical.Nomogram.fit_on(rows, k=1)
+    nom = clinical.Nomogram.fit_on(rows, k=1)  # clustered by default
+    plain = clinical.Nomogram.fit_on(rows, k=1, cluster=False)
     np.testing.assert_allclose(nom.fit.params, plain.fit.params, rtol=1e-10)  # same coefficients
     X = sm.add_constant(rows[["dlr_score", "age", "male"]]).to_numpy()
     y = rows["y"].to_numpy()
@@ -177,6 +177,13 @@ def test_clustered_nomogram_errors_equal_a_hand_computed_sandwich():
     n, k, g = X.shape[0], X.shape[1], scores.shape[0]
     cov = bread @ (scores.T @ scores) @ bread * g / (g - 1) * (n - 1) / (n - k)
     np.testing.assert_allclose(nom.fit.bse.to_numpy(), np.sqrt(np.diag(cov)), rtol=1e-6)
+
+
+def test_clustered_nomogram_asks_for_patient_ids():
+    rows = _rows().drop(columns="patient_id")
+    with pytest.raises(ValueError, match="patient_id"):
+        clinical.Nomogram.fit_on(rows, k=1)
+    assert clinical.Nomogram.fit_on(rows, k=1, cluster=False).fit.params.shape == (4,)
 
 
 def test_nomogram_refuses_a_class_absent_from_training():
