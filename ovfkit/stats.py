@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2, norm, rankdata
+from scipy.stats import chi2, norm
 
 from ovfkit import metrics
 
