@@ -298,3 +298,16 @@ def test_omnibus_and_auc_ci_take_the_clustered_variance():
     omni = stats.delong_omnibus(y, S, groups=groups)
     pair = stats.delong_test(y, S[0], S[1], groups=groups)
     assert omni["chi2"] == pytest.approx(pair.z ** 2)
+
+
+def test_clustering_effect_reports_both_standard_errors_of_every_auc_and_pair():
+    y, S, groups = clustered_cases(seed=4)
+    table = stats.clustering_effect(y, {"a": S[0], "b": S[1]}, groups).set_index("what")
+    assert list(table.index) == ["AUC a", "AUC b", "a - b"]
+    pair_i = stats.delong_test(y, S[0], S[1])
+    pair_c = stats.delong_test(y, S[0], S[1], groups=groups)
+    assert table.loc["a - b", "se_independent"] == pytest.approx(pair_i.se)
+    assert table.loc["a - b", "se_clustered"] == pytest.approx(pair_c.se)
+    assert table.loc["a - b", "narrowing"] == pytest.approx(1 - pair_i.se / pair_c.se)
+    _, lo, hi = stats.auc_ci(y, S[0], groups=groups)
+    assert (hi - lo) == pytest.approx(2 * norm.ppf(0.975) * table.loc["AUC a", "se_clustered"])
