@@ -91,7 +91,7 @@ def select_parts(modality: str = "all", study: str = "all") -> list[Part]:
 
 
 INTRO_PAGES = ("clinicians", "methods")
-SUMMARY_PAGES = ("results", "reproducibility", "glossary", "references")
+SUMMARY_PAGES = ("results", "audit", "reproducibility", "glossary", "references")
 
 
 class RunError(RuntimeError):
@@ -649,6 +649,40 @@ def _delong_beside_paper(delong):
     return out
 
 
+def audit_page_lines() -> list[str]:
+    """The audit page: every checkable number the seed papers print, checked (:mod:`ovfkit.consistency`), and the
+    TRIPOD+AI and CLEAR checklists for this book and each paper (:mod:`ovfkit.checklists`)."""
+    from ovfkit import checklists, consistency
+
+    checks = consistency.paper_checks()
+    counts = (checks.groupby(["paper", "outcome"]).size().unstack(fill_value=0)
+              .reindex(columns=[consistency.CONSISTENT, consistency.INCONSISTENT, consistency.UNCHECKABLE], fill_value=0))
+    counts.insert(0, "numbers checked", counts.sum(axis=1))
+    n_bad = int(counts[consistency.INCONSISTENT].sum())
+    lines = ["# Audit: the papers' numbers and the reporting checklists", "",
+             "## The papers' numbers, checked", "",
+             f"Every number of the five seed papers that some arithmetic can test was transcribed as printed, with a "
+             f"verbatim quote that the test suite finds in the paper's text ({len(checks)} rows in "
+             "`ovfkit/data/reported_checks/`), and checked by a function of `ovfkit.consistency`: a number stands for "
+             "every value that rounds to it, and a row is inconsistent only when no such values satisfy the relation "
+             f"(a p-value in [0, 1], a percentage of its count, an F1 from its precision and recall, ...). "
+             f"{n_bad} rows are inconsistent. An inconsistency is a misprint or an unstated method as often as an "
+             "error; each row names where to look.", "",
+             _md_table(counts.reset_index()), ""]
+    for paper, g in checks[checks["outcome"] == consistency.INCONSISTENT].groupby("paper", sort=False):
+        lines += [f"### {paper}", "", _md_table(g[["source", "what", "check", "detail"]].replace("|", "/", regex=False)), ""]
+    lines += ["## Reporting checklists", "",
+              "TRIPOD+AI {cite}`collins2024` and CLEAR {cite}`kocak2023`, one row per item: where this book answers it "
+              "(a page and section), or why it does not apply, or what is missing; and the same for each paper, from its "
+              "text. Counts first: *answered* and *yes* answer the item, *partly* in part, *missing* and *no* not at all.", ""]
+    for name, title in checklists.CHECKLISTS.items():
+        table = checklists.load(name)
+        lines += [f"### {title}", "", _md_table(checklists.coverage(table).reset_index(names="reporter")), "",
+                  "```{admonition} Every item", ":class: dropdown", "", _md_table(table.replace("|", "/", regex=False)),
+                  "```", ""]
+    return lines
+
+
 def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: str = "astlof", parts=()) -> None:
     """The results summary and the reproducibility appendix, from the chapters' tables and metadata
     (``modalities``: the ASTLOF parts; ``parts``: the other studies' :class:`Part`)."""
@@ -690,6 +724,7 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: st
         lines += PART_LINES[part.key](build_dir, part)
     lines += paper_item_lines(build_dir, modalities, parts)
     _write_if_changed(src / "results.md", "\n".join(lines).encode())
+    _write_if_changed(src / "audit.md", "\n".join(audit_page_lines()).encode())
 
     rows = []
     for m, chs in [(m, chapters) for m in modalities] + [(p.key, p.chapters) for p in parts]:

@@ -67,6 +67,8 @@ def test_summary_pages_gather_results_versions_and_references(built_book):
     assert "glossary.html" in clinicians
     assert "zhang2024" in results and "liu2025" in results and "zhang2023" in results
     assert "Acute vs chronic (CT, zhang2023 design)" in results and "paper AUC (95% CI)" in results
+    audit = (html / "audit.html").read_text(encoding="utf-8")
+    assert "numbers checked" in audit and "TRIPOD+AI" in audit and "CLEAR" in audit and audit.count("<table") >= 8
     repro = (html / "reproducibility.html").read_text(encoding="utf-8")
     assert "Package versions" in repro and "scikit-learn" in repro and "09_clinical" in repro
     refs = (html / "references.html").read_text(encoding="utf-8")
