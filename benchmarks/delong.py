@@ -1,4 +1,4 @@
-"""DeLong's paired test: ovfkit (Sun and Xu's O(n log n) mid-rank algorithm) vs a brute-force O(n^2) version,
+"""DeLong's paired test: ovfkit (placements from one sort per score, O(n log n), as Sun and Xu's mid-rank algorithm) vs a brute-force O(n^2) version,
 and vs R's pROC where R is installed (Debian's ``r-cran-proc``; not a dependency of ovfkit).
 
 Prints seconds and ratios (targets on the 2-core machine: >= 50x over brute force at 10,000 cases; at

@@ -1,7 +1,8 @@
 """The methodology audit: what each common shortcut costs, measured where the truth is known.
 
-Each pitfall runs the same model twice on the same data, the honest way and the shortcut, everything else
-equal, over repeated patient-level resplits (:func:`run`). Both report an AUC "on data the model never saw"
+Each pitfall runs the same model twice on the same cohort, the honest way and the shortcut, everything else
+about the model equal, over repeated patient-level resplits (:func:`run`); where the shortcut is a different
+test set (the vertebra split, the random split reported as external), the two test sets differ by design. Both report an AUC "on data the model never saw"
 (the headline AUC of :func:`ovfkit.metrics.auc_score`: macro over three classes, the positive class's for
 two); the shortcut's is what a paper taking it would print. The optimism is the shortcut's AUC minus the
 honest one (:func:`optimism_table`).
@@ -13,7 +14,8 @@ The pitfalls (:data:`PITFALLS`):
 ``selection on all rows``
     Features selected on every row, test rows and their labels included, before the split.
 ``harmonization on all rows``
-    ComBat fitted on every row, the test rows included, before the split (it sees no label).
+    ComBat fitted on every row, the test rows included, before the split (it sees no label). In the honest
+    path a center absent from a split's training rows is mapped to the training reference.
 ``best of nine on test``
     Of the nine classifiers, the one with the best test AUC reported, instead of the one chosen by
     cross-validation on the training rows.
@@ -181,8 +183,9 @@ def run(data: AuditData, pitfalls=tuple(PITFALLS), *, n_repeats: int = 10, test_
     """Every pitfall, honest and shortcut, over ``n_repeats`` patient-level resplits.
 
     Repeat ``r`` draws its split with seed ``seed + r`` (GroupShuffleSplit by patient, ``test_size`` of
-    the patients); every pitfall of a repeat uses that split (its own random draws, such as the shortcut's
-    vertebra split, use the same seed).
+    the patients); every pitfall of a repeat uses that split, except ``random split as external``, which
+    splits the largest center's patients 8:2 with the same seed (its own random draws, such as the
+    shortcut's vertebra split, use that seed too).
 
     Returns
     -------
@@ -210,11 +213,11 @@ def run(data: AuditData, pitfalls=tuple(PITFALLS), *, n_repeats: int = 10, test_
 
 
 def optimism_table(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Per pitfall: mean honest and shortcut AUC, mean optimism with a t interval over the repeats, and the
-    share of repeats in which the shortcut looked better.
+    """Per pitfall: mean honest and shortcut AUC, mean optimism with a t confidence interval over the repeats,
+    and the share of repeats in which the shortcut looked better.
 
-    The interval describes how the optimism varies over resplits of this cohort (the repeats share their
-    data), not over new cohorts.
+    The interval is for the mean optimism over random resplits of this cohort: it narrows as repeats are
+    added, and it says nothing of new cohorts (the repeats share their data).
     """
     rows = []
     for pitfall, g in results.groupby("pitfall", sort=False):
@@ -233,8 +236,8 @@ def optimism_table(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
 def ceiling(findings: pd.DataFrame, y: pd.Series, groups: pd.Series, classes, *, folds: int = 5,
             seed: int = 0) -> float:
     """The AUC a model reaches from the true findings themselves (patient-grouped cross-validation of a
-    logistic regression on the z-scored, one-hot findings): how far any image model could go if it read
-    those findings perfectly.
+    logistic regression on the z-scored, one-hot findings): a reference for how far an image model could go
+    by reading those findings perfectly (a linear model's reach, not a strict upper bound).
 
     Parameters
     ----------

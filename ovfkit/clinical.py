@@ -217,7 +217,8 @@ def held_out_discrimination(designs: dict) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame, one row per class and held-out cohort with at least 2 cases and 2 others: ``n``, ``AUC DLR``,
+    DataFrame, one row per class and held-out cohort with at least 2 cases and 2 others, each in at least 2
+    patients: ``n``, ``AUC DLR``,
     ``AUC combined``, ``combined 95% CI`` (DeLong), ``difference`` (combined minus DLR), ``DeLong p``
     (paired) and ``p_holm`` (Holm-adjusted over every row of the table). DeLong's variance is clustered by
     ``patient_id`` (Obuchowski 1997): a patient's vertebrae are not independent.
@@ -225,7 +226,7 @@ def held_out_discrimination(designs: dict) -> pd.DataFrame:
     rows = []
     for k, d in designs.items():
         for cohort, g in d.query(HELD_OUT).groupby("cohort", sort=False):
-            if min(g["y"].sum(), (1 - g["y"]).sum()) < 2:
+            if not stats.testable(g["y"], g["patient_id"]):
                 continue
             test = stats.delong_test(g["y"], g["combined"], g["dlr"], groups=g["patient_id"])
             auc_c, lo_c, hi_c = stats.auc_ci(g["y"], g["combined"], groups=g["patient_id"])

@@ -54,6 +54,8 @@ from scipy.stats import norm
 
 DATA = Path(__file__).parent / "data"
 CONSISTENT, INCONSISTENT, UNCHECKABLE = "consistent", "inconsistent", "not checkable"
+#: the outcome of an inconsistent row whose ``premise`` (how the paper computed the numbers) is an assumption
+CONDITIONAL = "inconsistent if the premise holds"
 Z95 = norm.ppf(0.975)
 _NUMBER = re.compile(r"^\s*([<>]?)\s*([+-]?)(\d*)(?:\.(\d*))?\s*(%?)\s*$")
 
@@ -128,9 +130,9 @@ def p_range(p: Printed) -> Outcome:
 
 
 def ci_contains(estimate: Printed, low: Printed, high: Printed) -> Outcome:
-    if low.value > high.value:
+    if low.lo > high.hi:
         return Outcome(INCONSISTENT, f"the interval's lower end {low.text} is above its upper end {high.text}")
-    if low.value <= estimate.value <= high.value:
+    if low.lo <= estimate.hi and estimate.lo <= high.hi:  # some values that round to these agree
         return Outcome(CONSISTENT, f"{estimate.text} lies in [{low.text}, {high.text}]")
     return Outcome(INCONSISTENT, f"{estimate.text} lies outside its own interval [{low.text}, {high.text}]")
 
@@ -172,6 +174,11 @@ def ci_vs_p(estimate: Printed, low: Printed, high: Printed, p: Printed, null: Pr
 
 def paired_auc_p(auc_a: Printed, low_a: Printed, high_a: Printed, auc_b: Printed, low_b: Printed,
                  high_b: Printed, p: Printed) -> Outcome:
+    """The SEs are read off the intervals as Wald intervals (width / 3.92); an interval clipped at 0 or 1
+    cannot be read so. A p printed as a bound below (``<0.05``) is never inconsistent here: a strong
+    positive correlation can make any difference significant."""
+    if min(low_a.value, low_b.value) <= 0 or max(high_a.value, high_b.value) >= 1:
+        return Outcome(UNCHECKABLE, "an interval reaches 0 or 1, where it is no longer a Wald interval")
     diff = max(abs(auc_a.value - auc_b.value) - auc_a.half - auc_b.half, 0.0)
     se_a = (high_a.hi - low_a.lo) / (2 * Z95)
     se_b = (high_b.hi - low_b.lo) / (2 * Z95)
@@ -330,8 +337,9 @@ def _t_p(m1, s1, n1, m2, s2, n2, welch: bool) -> float:
 
 def two_sample_p(mean_a: Printed, sd_a: Printed, n_a: Printed, mean_b: Printed, sd_b: Printed, n_b: Printed,
                  p: Printed) -> Outcome:
-    """The p of a two-sample t test (Student's or Welch's) from the printed means, SDs and group sizes; the
-    extremes of the rounding box bound it (p grows as the means approach and the SDs grow)."""
+    """The p of a two-sample t test (Student's or Welch's) from the printed means, SDs and group sizes, at the
+    corners of the rounding box (p grows as the means approach and the SDs grow; Welch's degrees of freedom
+    move a little with the SDs, so the corners are near-bounds, not exact ones)."""
     na, nb = _whole(n_a, "n_a"), _whole(n_b, "n_b")
     gap_lo = max(abs(mean_a.value - mean_b.value) - mean_a.half - mean_b.half, 0.0)
     gap_hi = abs(mean_a.value - mean_b.value) + mean_a.half + mean_b.half
@@ -380,13 +388,17 @@ def values_mean_sd(values: str, mean: Printed, sd: Printed) -> Outcome:
     the sample SD (n - 1), else said when only the population SD (n) matches."""
     xs = [printed(v) for v in str(values).split("+")]
     x = np.array([v.value for v in xs])
-    slack = max(v.half for v in xs)
+    k = len(x)
+    # each value moves within its own rounding: the mean by at most the mean half-width, the SD by at most
+    # sqrt(k / (k - 1)) times the largest (the SD is 1-Lipschitz in the values' Euclidean norm / sqrt(k - 1))
+    m_slack = float(np.mean([v.half for v in xs]))
+    s_slack = math.sqrt(k / (k - 1)) * max(v.half for v in xs) if k > 1 else 0.0
     m, sample, population = x.mean(), x.std(ddof=1), x.std(ddof=0)
     problems = []
-    if not (mean.lo - slack <= m <= mean.hi + slack):
+    if not (mean.lo - m_slack <= m <= mean.hi + m_slack):
         problems.append(f"the {len(x)} values average {m:.4g}, not {mean.text}")
-    if not (sd.lo - 2 * slack <= sample <= sd.hi + 2 * slack):
-        if sd.lo - 2 * slack <= population <= sd.hi + 2 * slack:
+    if not (sd.lo - s_slack <= sample <= sd.hi + s_slack):
+        if sd.lo - s_slack <= population <= sd.hi + s_slack:
             problems.append(f"SD {sd.text} is the population SD ({population:.4g}, divisor n) of the values; their "
                             f"sample SD is {sample:.4g}")
         else:
@@ -468,19 +480,25 @@ def check_table(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     if missing:
         raise ValueError(f"{source}: columns {missing} are missing; each row needs a check and its inputs")
     outcomes = []
-    for i, row in enumerate(table.itertuples(index=False), start=2):
+    premises = table["premise"] if "premise" in table.columns else pd.Series("", index=table.index)
+    for (i, row), premise in zip(enumerate(table.itertuples(index=False), start=2), premises):
         where = f"{source}, row {i}"
-        outcomes.append(check(row.check, parse_inputs(row.inputs, where), where))
+        o = check(row.check, parse_inputs(row.inputs, where), where)
+        if o.status == INCONSISTENT and str(premise).strip():
+            o = Outcome(CONDITIONAL, f"{o.detail} (if {premise})")
+        outcomes.append(o)
     return table.assign(outcome=[o.status for o in outcomes], detail=[o.detail for o in outcomes])
 
 
-COLUMNS = ("paper", "source", "quote", "what", "check", "inputs")
+COLUMNS = ("paper", "source", "quote", "what", "check", "inputs", "premise")
 
 
 def paper_checks(folder: str | Path | None = None) -> pd.DataFrame:
     """The seed papers' printed numbers, one CSV per paper in ``ovfkit/data/reported_checks/`` (columns
     :data:`COLUMNS`: the paper's key, where in it (table, section), a verbatim quote holding the numbers,
-    what they are, the check and its inputs), each row with its check's outcome and detail."""
+    what they are, the check, its inputs, and the premise the check rests on when the paper leaves it open,
+    empty otherwise), each row with its check's outcome (:data:`CONDITIONAL` for an inconsistency that rests on
+    a premise) and detail."""
     folder = Path(folder) if folder else DATA / "reported_checks"
     frames = []
     for path in sorted(folder.glob("*.csv")):

@@ -655,22 +655,26 @@ def audit_page_lines() -> list[str]:
     from ovfkit import checklists, consistency
 
     checks = consistency.paper_checks()
-    counts = (checks.groupby(["paper", "outcome"]).size().unstack(fill_value=0)
-              .reindex(columns=[consistency.CONSISTENT, consistency.INCONSISTENT, consistency.UNCHECKABLE], fill_value=0))
-    counts.insert(0, "numbers checked", counts.sum(axis=1))
-    n_bad = int(counts[consistency.INCONSISTENT].sum())
+    outcomes = [consistency.CONSISTENT, consistency.INCONSISTENT, consistency.CONDITIONAL, consistency.UNCHECKABLE]
+    counts = checks.groupby(["paper", "outcome"]).size().unstack(fill_value=0).reindex(columns=outcomes, fill_value=0)
+    counts.insert(0, "checks", counts.sum(axis=1))
+    n_bad, n_if = int(counts[consistency.INCONSISTENT].sum()), int(counts[consistency.CONDITIONAL].sum())
     lines = ["# Audit: the papers' numbers and the reporting checklists", "",
              "## The papers' numbers, checked", "",
-             f"Every number of the five seed papers that some arithmetic can test was transcribed as printed, with a "
-             f"verbatim quote that the test suite finds in the paper's text ({len(checks)} rows in "
-             "`ovfkit/data/reported_checks/`), and checked by a function of `ovfkit.consistency`: a number stands for "
-             "every value that rounds to it, and a row is inconsistent only when no such values satisfy the relation "
-             f"(a p-value in [0, 1], a percentage of its count, an F1 from its precision and recall, ...). "
-             f"{n_bad} rows are inconsistent. An inconsistency is a misprint or an unstated method as often as an "
-             "error; each row names where to look.", "",
+             "Numbers of the five seed papers that arithmetic can test were transcribed as printed, each row with a "
+             "verbatim quote that the test suite finds in the paper's text (after whitespace and XML tags are "
+             f"normalized), {len(checks)} rows in `ovfkit/data/reported_checks/`, and checked by a function of "
+             "`ovfkit.consistency` (a p-value in [0, 1], a percentage of its count, an F1 from its precision and recall, "
+             "...). A printed number stands for every value that rounds to it; a row is inconsistent when no such "
+             f"values satisfy the relation. {n_bad} rows are inconsistent, and {n_if} more are inconsistent only if a "
+             "premise holds that the paper leaves open (how it computed the number, stated in the row). One misprint "
+             "can fail several rows, and an inconsistency is a misprint or an unstated method as often as an error; "
+             "each row names where to look.", "",
              _md_table(counts.reset_index()), ""]
-    for paper, g in checks[checks["outcome"] == consistency.INCONSISTENT].groupby("paper", sort=False):
-        lines += [f"### {paper}", "", _md_table(g[["source", "what", "check", "detail"]].replace("|", "/", regex=False)), ""]
+    flagged = checks[checks["outcome"].isin([consistency.INCONSISTENT, consistency.CONDITIONAL])]
+    for paper, g in flagged.groupby("paper", sort=False):
+        lines += [f"### {paper}", "",
+                  _md_table(g[["source", "what", "check", "outcome", "detail"]].replace("|", "/", regex=False)), ""]
     lines += ["## Reporting checklists", "",
               "TRIPOD+AI {cite}`collins2024` and CLEAR {cite}`kocak2023`, one row per item: where this book answers it "
               "(a page and section), or why it does not apply, or what is missing; and the same for each paper, from its "

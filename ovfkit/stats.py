@@ -20,16 +20,17 @@ negatives below it plus half the negatives tied with it, ``V01`` of a negative t
 plus half those tied (the same numbers as the mid-rank formulas, without ranking each group apart).
 
 **Clustered cases** (``groups``: a patient's vertebrae). Obuchowski (1997, "Nonparametric analysis of clustered
-ROC curve data", Biometrics 53:567-578) sums the placements per cluster: with ``I`` clusters, cluster ``i``
-holding ``m_i`` positives and ``n_i`` negatives (``M``, ``N`` in all), ``A_i = sum V10 - m_i AUC`` and
-``B_i = sum V01 - n_i AUC`` (one entry per score),
+ROC curve data", Biometrics 53:567-578) sums the placements per cluster: with ``I`` clusters, of which ``I10``
+hold at least one positive and ``I01`` at least one negative, cluster ``i`` holding ``m_i`` positives and ``n_i``
+negatives (``M``, ``N`` in all), ``A_i = sum V10 - m_i AUC`` and ``B_i = sum V01 - n_i AUC`` (one entry per score),
 
-* ``S10 = I / ((I - 1) M) sum_i A_i A_i'``, ``S01 = I / ((I - 1) N) sum_i B_i B_i'``,
+* ``S10 = I10 / ((I10 - 1) M) sum_i A_i A_i'``, ``S01 = I01 / ((I01 - 1) N) sum_i B_i B_i'``,
   ``S11 = I / (I - 1) sum_i A_i B_i'``;
 * ``cov = S10 / M + S01 / N + (S11 + S11') / (M N)``.
 
-A cluster may hold positives, negatives or both. With one case per cluster ``S11 = 0`` and the estimate is
-DeLong's with ``I / (I - 1)`` in place of ``M / (M - 1)`` and ``N / (N - 1)``: the two agree as the cohort grows.
+A cluster may hold positives, negatives or both. With one case per cluster ``S11 = 0``, ``I10 = M``,
+``I01 = N``, and the estimate is DeLong's exactly. The clustered form needs positives in at least two clusters
+and negatives in at least two (with all positives in one patient, their term would vanish).
 
 Conventions where the variance is degenerate: fewer than two positive or two negative cases leave the
 structural-component covariance undefined, and the functions refuse with a message; a zero variance
@@ -118,10 +119,23 @@ def _cluster_ids(groups, n_cases: int) -> np.ndarray:
                          "(the patient) per case")
     if pd.isna(g).any():
         raise ValueError("groups contain missing values; give every case its patient id")
-    ids = np.unique(g, return_inverse=True)[1].ravel()
-    if ids.max() < 1:
-        raise ValueError("the clustered variance needs at least 2 clusters (patients); got 1")
-    return ids
+    return np.unique(g, return_inverse=True)[1].ravel()
+
+
+def testable(y_true, groups=None) -> bool:
+    """Whether a DeLong variance exists for these cases: at least 2 positives and 2 negatives (the larger
+    label positive) and, with ``groups``, positives in at least 2 clusters and negatives in at least 2."""
+    y = np.asarray(y_true)
+    labels = np.unique(y)
+    if len(labels) != 2:
+        return False
+    pos = y == labels[1]
+    if min(pos.sum(), (~pos).sum()) < 2:
+        return False
+    if groups is None:
+        return True
+    g = np.asarray(groups)
+    return min(len(np.unique(g[pos])), len(np.unique(g[~pos]))) >= 2
 
 
 def delong_components(y_true, scores, groups=None):
@@ -154,10 +168,15 @@ def delong_components(y_true, scores, groups=None):
     I = int(ids.max()) + 1
     m_i = np.bincount(ids[pos], minlength=I)
     n_i = np.bincount(ids[~pos], minlength=I)
+    i10, i01 = int((m_i > 0).sum()), int((n_i > 0).sum())
+    if i10 < 2 or i01 < 2:
+        raise ValueError(f"the clustered variance needs positives in at least 2 clusters and negatives in at least 2 "
+                         f"(got {i10} and {i01}); with fewer, the patients cannot show how the AUC varies")
     A = np.stack([np.bincount(ids[pos], weights=row, minlength=I) for row in v10]) - np.outer(auc, m_i)
     B = np.stack([np.bincount(ids[~pos], weights=row, minlength=I) for row in v01]) - np.outer(auc, n_i)
-    f = I / (I - 1)
-    s10, s01, s11 = f * (A @ A.T) / m, f * (B @ B.T) / n, f * (A @ B.T)
+    s10 = i10 / (i10 - 1) * (A @ A.T) / m
+    s01 = i01 / (i01 - 1) * (B @ B.T) / n
+    s11 = I / (I - 1) * (A @ B.T)
     return auc, s10 / m + s01 / n + (s11 + s11.T) / (m * n)
 
 
@@ -283,7 +302,8 @@ def per_class_delong(y_true, proba_a, proba_b, classes=metrics.CLASSES, alpha: f
     """One-vs-rest paired DeLong test per class for two models' class probabilities on the same cases.
 
     ``groups`` (the patient of each case) makes each test's variance the clustered one (Obuchowski 1997).
-    A class with fewer than two cases (or fewer than two others) cannot be tested: its row holds NaN.
+    A class that :func:`testable` refuses (fewer than two cases or two others, or with ``groups`` fewer than two
+    patients holding either) cannot be tested: its row holds NaN.
     Two classes: one row, the positive class (class 0's test is the same test).
     """
     y = np.asarray(y_true)
@@ -293,7 +313,7 @@ def per_class_delong(y_true, proba_a, proba_b, classes=metrics.CLASSES, alpha: f
         if len(classes) == 2 and j == 0:
             continue
         t = (y == k).astype(int)
-        if min(t.sum(), (1 - t).sum()) < 2:
+        if not testable(t, groups):
             rows.append({"class": k, **dict.fromkeys(("auc_a", "auc_b", "diff", "se", "z", "p", "ci_low",
                                                       "ci_high"), np.nan)})
             continue

@@ -677,8 +677,8 @@ def omnibus(predictions: pd.DataFrame, variant: str, *, cohorts=HELD_OUT) -> pd.
     One test per cohort and class (one-vs-rest; a binary task: the positive class only) over every model
     of the variant, each aligned to the first model's vertebrae (all models of a variant predict the same
     vertebrae; a model that lacks one stops the test with a ValueError), chi-square on k - 1 degrees of freedom
-    (:func:`ovfkit.stats.delong_omnibus`, covariance clustered by patient). A class with fewer than 2 cases or 2 others in a cohort cannot
-    be tested and has no row. ``p_holm`` adjusts the whole table (Holm).
+    (:func:`ovfkit.stats.delong_omnibus`, covariance clustered by patient). A class with fewer than 2 cases or 2
+    others in a cohort, or with fewer than 2 patients holding either, cannot be tested and has no row. ``p_holm`` adjusts the whole table (Holm).
 
     Returns
     -------
@@ -700,7 +700,7 @@ def omnibus(predictions: pd.DataFrame, variant: str, *, cohorts=HELD_OUT) -> pd.
         ref = next(iter(wide.values()))
         for k in classes[1:] if len(classes) == 2 else classes:
             y = (ref["y"] == k).astype(int)
-            if y.sum() < 2 or (1 - y).sum() < 2:
+            if not stats.testable(y, ref["patient_id"]):
                 continue
             scores = {name: d[f"p{k}"].reindex(ref.index) for name, d in wide.items()}
             missing = [name for name, sc in scores.items() if sc.isna().any()]

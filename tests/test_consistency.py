@@ -183,7 +183,8 @@ def test_check_errors_name_the_row_and_the_remedy(name, inputs, message):
 def test_paper_checks_cover_every_seed_paper_with_valid_rows():
     table = c.paper_checks()
     assert set(table["paper"]) == set(PAPER_FILES)
-    assert set(table["outcome"]) <= {c.CONSISTENT, c.INCONSISTENT, c.UNCHECKABLE}
+    assert set(table["outcome"]) <= {c.CONSISTENT, c.INCONSISTENT, c.UNCHECKABLE, c.CONDITIONAL}
+    assert (table.loc[table["outcome"] == c.CONDITIONAL, "premise"].str.len() > 0).all()
     assert (table["source"].str.len() > 0).all() and (table["what"].str.len() > 0).all()
 
 
@@ -209,6 +210,36 @@ def test_every_number_of_a_row_is_in_its_quote_or_named_in_its_source():
             number = v.lstrip("<>").strip().rstrip("%")
             assert number in row.quote or any(w in row.source for w in (" and ", " with ", ";", "+")), \
                 (row.paper, row.source, k, v)
+
+
+def test_a_premise_turns_an_inconsistency_into_a_conditional_one():
+    table = pd.DataFrame({"check": ["grim", "grim", "grim"], "inputs": ["mean=3.45; n=17"] * 2 + ["mean=3.47; n=17"],
+                          "premise": ["", "ages are whole years", "ages are whole years"]})
+    out = c.check_table(table)
+    assert out["outcome"].tolist() == [c.INCONSISTENT, c.CONDITIONAL, c.CONSISTENT]
+    assert out["detail"].iloc[1].endswith("(if ages are whole years)")
+
+
+@pytest.mark.parametrize("inputs, expected", [
+    ({"estimate": "0.95", "low": "0.951", "high": "0.990"}, c.CONSISTENT),  # 0.9504 rounds to 0.95
+    ({"estimate": "0.95", "low": "0.956", "high": "0.990"}, c.INCONSISTENT),
+])
+def test_ci_contains_allows_for_rounding(inputs, expected):
+    assert status("ci_contains", **inputs) == expected
+
+
+def test_values_mean_sd_gives_each_value_its_own_rounding():
+    """Values printed to different precisions: "55" moves the SD by up to 0.5 * sqrt(5/4), "45.00" by 0.005."""
+    x = ["55", "45.00", "50.00", "52.00", "48.00"]
+    v = np.array(x, dtype=float)
+    ok = {"values": "+".join(x), "mean": f"{v.mean():.2f}", "sd": f"{v.std(ddof=1):.2f}"}
+    assert status("values_mean_sd", **ok) == c.CONSISTENT
+    assert status("values_mean_sd", **{**ok, "sd": f"{v.std(ddof=1) + 0.7:.2f}"}) == c.INCONSISTENT
+
+
+def test_paired_auc_p_cannot_read_a_clipped_interval():
+    assert status("paired_auc_p", auc_a="0.990", low_a="0.970", high_a="1.000", auc_b="0.900", low_b="0.850",
+                  high_b="0.950", p="0.500") == c.UNCHECKABLE
 
 
 def test_paper_checks_refuse_a_file_without_the_columns(tmp_path):

@@ -204,8 +204,8 @@ def brute_force_clustered(y, scores, groups):
                 s10[r, s] += a[r] * a[s]
                 s01[r, s] += b[r] * b[s]
                 s11[r, s] += a[r] * b[s]
-    f = I / (I - 1)
-    s10, s01, s11 = f * s10 / M, f * s01 / N, f * s11
+    i10, i01 = len(set(gx.tolist())), len(set(gy.tolist()))  # clusters with a positive, with a negative
+    s10, s01, s11 = i10 / (i10 - 1) * s10 / M, i01 / (i01 - 1) * s01 / N, I / (I - 1) * s11
     return auc, s10 / M + s01 / N + (s11 + s11.T) / (M * N)
 
 
@@ -232,21 +232,33 @@ def test_clustered_covariance_equals_brute_force(ties):
     np.testing.assert_allclose(cov, ref_cov, atol=1e-12)
 
 
-def test_clustered_with_one_case_per_cluster_is_delong_with_the_cluster_count_factor():
-    """One case per cluster: S11 = 0 and each term carries I / (I - 1) where DeLong has M / (M - 1) and
-    N / (N - 1); the two variances agree as the cohort grows."""
+def test_clustered_with_one_case_per_cluster_is_exactly_delong():
+    """One case per cluster: S11 = 0, I10 = M and I01 = N, so Obuchowski's estimate is DeLong's."""
     rng = np.random.default_rng(3)
-    for n_cases, rel in ((60, 0.05), (20000, 5e-4)):
-        y = (rng.random(n_cases) < 0.3).astype(int)
+    for n_cases, share in ((60, 0.3), (51, 0.1), (2000, 0.02)):
+        y = (rng.random(n_cases) < share).astype(int)
+        y[:2], y[2:4] = 1, 0
         S = np.vstack([rng.normal(size=n_cases) + y, rng.normal(size=n_cases) + 0.3 * y])
-        pos = y == 1
-        M, N, I = pos.sum(), (~pos).sum(), n_cases
         _, cov_c = stats.delong_components(y, S, groups=np.arange(n_cases))
-        V = stats._placements(S, pos)
-        exact = I / (I - 1) * ((M - 1) / M * np.cov(V[:, pos]) / M + (N - 1) / N * np.cov(V[:, ~pos]) / N)
-        np.testing.assert_allclose(cov_c, exact, rtol=1e-10)
         _, cov_d = stats.delong_components(y, S)
-        np.testing.assert_allclose(cov_c, cov_d, rtol=rel)
+        np.testing.assert_allclose(cov_c, cov_d, rtol=1e-12)
+
+
+def test_a_rare_class_in_few_patients_widens_the_interval():
+    """Positives in only 3 of 80 patients (3 vertebrae each): their term carries I10 / (I10 - 1) = 3/2, and the
+    clustered SE of each AUC is above the independent one (a patient's vertebrae resemble each other)."""
+    rng = np.random.default_rng(8)
+    groups = np.repeat(np.arange(80), 3)
+    y = np.isin(groups, [3, 40, 77]).astype(int)
+    shared = rng.normal(size=80)[groups]
+    a, b = shared + rng.normal(size=240) + 1.5 * y, shared + rng.normal(size=240) + 0.8 * y
+    clustered, plain = stats.delong_test(y, a, b, groups=groups), stats.delong_test(y, a, b)
+    ref = brute_force_clustered(y, np.vstack([a, b]), groups)[1]
+    assert clustered.se == pytest.approx(np.sqrt(ref[0, 0] + ref[1, 1] - 2 * ref[0, 1]), rel=1e-10)
+    assert clustered.se != pytest.approx(plain.se, rel=0.05)
+    var_c = stats.delong_components(y, np.vstack([a, b]), groups=groups)[1]
+    var_d = stats.delong_components(y, np.vstack([a, b]))[1]
+    assert (np.diag(var_c) > 1.5 * np.diag(var_d)).all()
 
 
 def test_copies_within_a_cluster_add_no_information():
@@ -280,9 +292,10 @@ def test_clustered_standard_error_matches_the_spread_over_repeated_cohorts():
 
 @pytest.mark.parametrize("groups, message", [
     (np.zeros(10), "at least 2 clusters"),
+    (np.where(np.array([0, 1] * 5) == 1, 99, np.arange(10)), "positives in at least 2"),  # one patient has them all
     (np.arange(9), "one cluster id"),
     (np.array([1.0] * 9 + [np.nan]), "missing"),
-], ids=["one-cluster", "wrong-length", "missing-id"])
+], ids=["one-cluster", "positives-in-one-patient", "wrong-length", "missing-id"])
 def test_clustered_variance_refuses_bad_groups(groups, message):
     y = np.array([0, 1] * 5)
     with pytest.raises(ValueError, match=message):
