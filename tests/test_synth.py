@@ -428,3 +428,12 @@ def test_other_designs_draw_their_levels_as_before():
         d = synth.DESIGNS[name]
         assert d.levels == synth.LEVELS and np.allclose(d.level_weights, synth.LEVEL_WEIGHTS) and d.adjacent_levels
     assert set(synth.cohort_table("ct", seed=42)["level"]) <= set(synth.LEVELS)
+
+
+def test_chapter_02_states_the_simulated_readers_error_rates():
+    """The reader-agreement section says how the two readers are simulated; its rates are READER_ERROR's."""
+    text = "".join("".join(c["source"]) for c in json.loads(
+        (Path(__file__).resolve().parents[1] / "notebooks" / "02_astlof.ipynb").read_text(encoding="utf-8"))["cells"])
+    for comp, rate in synth.READER_ERROR.items():
+        name = "MRI" if comp == "mri" else "BMD" if comp == "bmd" else comp
+        assert f"{name} {100 * rate:.0f}%" in text, (comp, rate)
