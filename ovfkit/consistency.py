@@ -273,10 +273,14 @@ def _overlap(lo: float, hi: float, target: Printed) -> bool:
     return lo - 1e-12 <= target.hi and target.lo <= hi + 1e-12
 
 
+def _weighted(a: Printed, wa: int, b: Printed, wb: int) -> tuple[float, float]:
+    """The range of ``(a wa + b wb) / (wa + wb)`` over the rounding of ``a`` and ``b``."""
+    return (a.lo * wa + b.lo * wb) / (wa + wb), (a.hi * wa + b.hi * wb) / (wa + wb)
+
+
 def accuracy(sens: Printed, spec: Printed, accuracy: Printed, n_pos: Printed, n_neg: Printed) -> Outcome:
     P, N = _whole(n_pos, "n_pos"), _whole(n_neg, "n_neg")
-    lo = (sens.lo * P + spec.lo * N) / (P + N)
-    hi = (sens.hi * P + spec.hi * N) / (P + N)
+    lo, hi = _weighted(sens, P, spec, N)
     if _overlap(lo, hi, accuracy):
         return Outcome(CONSISTENT, f"sensitivity and specificity give accuracy {lo:.4g}-{hi:.4g}; printed {accuracy.text}")
     return Outcome(INCONSISTENT, f"sensitivity {sens.text} on {P} and specificity {spec.text} on {N} give accuracy "
@@ -375,8 +379,7 @@ def two_by_two_p(a1: Printed, a2: Printed, b1: Printed, b2: Printed, p: Printed)
 
 def pooled_mean(mean_a: Printed, n_a: Printed, mean_b: Printed, n_b: Printed, mean: Printed) -> Outcome:
     na, nb = _whole(n_a, "n_a"), _whole(n_b, "n_b")
-    lo = (mean_a.lo * na + mean_b.lo * nb) / (na + nb)
-    hi = (mean_a.hi * na + mean_b.hi * nb) / (na + nb)
+    lo, hi = _weighted(mean_a, na, mean_b, nb)
     if _overlap(lo, hi, mean):
         return Outcome(CONSISTENT, f"the groups pool to {lo:.4g}-{hi:.4g}; printed {mean.text}")
     return Outcome(INCONSISTENT, f"means {mean_a.text} (n = {na}) and {mean_b.text} (n = {nb}) pool to "
