@@ -68,7 +68,7 @@ def test_summary_pages_gather_results_versions_and_references(built_book):
     assert "zhang2024" in results and "liu2025" in results and "zhang2023" in results
     assert "Acute vs chronic (CT, zhang2023 design)" in results and "paper AUC (95% CI)" in results
     audit = (html / "audit.html").read_text(encoding="utf-8")
-    assert "numbers checked" in audit and "TRIPOD+AI" in audit and "CLEAR" in audit and audit.count("<table") >= 8
+    assert "inconsistent if the premise holds" in audit and "TRIPOD+AI" in audit and "CLEAR" in audit and audit.count("<table") >= 8
     repro = (html / "reproducibility.html").read_text(encoding="utf-8")
     assert "Package versions" in repro and "scikit-learn" in repro and "09_clinical" in repro
     refs = (html / "references.html").read_text(encoding="utf-8")
@@ -89,7 +89,7 @@ def test_every_figure_has_its_data_beside_it(built_book):
 @pytest.mark.slow
 def test_baseline_auc_is_measured_in_the_chapter(built_book):
     page = (built_book.parent / "xray" / "01_cohort.html").read_text(encoding="utf-8")
-    assert re.search(r"reaches a macro AUC of <strong>0\.\d{3}</strong>", page)
+    assert re.search(r"reaches a macro AUC of (<strong>)?0\.\d{3}", page)
 
 
 def _chromium():
