@@ -273,6 +273,13 @@ def _overlap(lo: float, hi: float, target: Printed) -> bool:
     return lo - 1e-12 <= target.hi and target.lo <= hi + 1e-12
 
 
+def _within(lo: float, hi: float, target: Printed, consistent: str, inconsistent: str) -> Outcome:
+    """Consistent (with the first message) when ``target``'s rounding meets [lo, hi], else inconsistent."""
+    if _overlap(lo, hi, target):
+        return Outcome(CONSISTENT, consistent)
+    return Outcome(INCONSISTENT, inconsistent)
+
+
 def _weighted(a: Printed, wa: int, b: Printed, wb: int) -> tuple[float, float]:
     """The range of ``(a wa + b wb) / (wa + wb)`` over the rounding of ``a`` and ``b``."""
     return (a.lo * wa + b.lo * wb) / (wa + wb), (a.hi * wa + b.hi * wb) / (wa + wb)
@@ -281,20 +288,19 @@ def _weighted(a: Printed, wa: int, b: Printed, wb: int) -> tuple[float, float]:
 def accuracy(sens: Printed, spec: Printed, accuracy: Printed, n_pos: Printed, n_neg: Printed) -> Outcome:
     P, N = _whole(n_pos, "n_pos"), _whole(n_neg, "n_neg")
     lo, hi = _weighted(sens, P, spec, N)
-    if _overlap(lo, hi, accuracy):
-        return Outcome(CONSISTENT, f"sensitivity and specificity give accuracy {lo:.4g}-{hi:.4g}; printed {accuracy.text}")
-    return Outcome(INCONSISTENT, f"sensitivity {sens.text} on {P} and specificity {spec.text} on {N} give accuracy "
-                                 f"{lo:.4g}-{hi:.4g}, not {accuracy.text}")
+    return _within(lo, hi, accuracy,
+                   f"sensitivity and specificity give accuracy {lo:.4g}-{hi:.4g}; printed {accuracy.text}",
+                   f"sensitivity {sens.text} on {P} and specificity {spec.text} on {N} give accuracy "
+                   f"{lo:.4g}-{hi:.4g}, not {accuracy.text}")
 
 
 def auc_bounds(auc: Printed, sens: Printed, spec: Printed) -> Outcome:
     lo = sens.lo * spec.lo
     hi = 1 - (1 - sens.hi) * (1 - spec.hi)
-    if _overlap(lo, hi, auc):
-        return Outcome(CONSISTENT, f"an ROC curve through sensitivity {sens.text}, specificity {spec.text} has an "
-                                   f"AUC in [{lo:.3f}, {hi:.3f}]; printed {auc.text}")
-    return Outcome(INCONSISTENT, f"no ROC curve through sensitivity {sens.text}, specificity {spec.text} has "
-                                 f"AUC {auc.text}: it must lie in [{lo:.3f}, {hi:.3f}]")
+    return _within(lo, hi, auc, f"an ROC curve through sensitivity {sens.text}, specificity {spec.text} has an "
+                                   f"AUC in [{lo:.3f}, {hi:.3f}]; printed {auc.text}",
+                   f"no ROC curve through sensitivity {sens.text}, specificity {spec.text} has "
+                   f"AUC {auc.text}: it must lie in [{lo:.3f}, {hi:.3f}]")
 
 
 def f1(f1: Printed, precision: Printed, recall: Printed) -> Outcome:
@@ -302,10 +308,9 @@ def f1(f1: Printed, precision: Printed, recall: Printed) -> Outcome:
         return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
     lo, hi = h(max(precision.lo, 0), max(recall.lo, 0)), h(precision.hi, recall.hi)
-    if _overlap(lo, hi, f1):
-        return Outcome(CONSISTENT, f"precision {precision.text} and recall {recall.text} give F1 {lo:.4g}-{hi:.4g}")
-    return Outcome(INCONSISTENT, f"precision {precision.text} and recall {recall.text} give F1 {lo:.4g}-{hi:.4g}, "
-                                 f"not {f1.text} (F1 is their harmonic mean)")
+    return _within(lo, hi, f1, f"precision {precision.text} and recall {recall.text} give F1 {lo:.4g}-{hi:.4g}",
+                   f"precision {precision.text} and recall {recall.text} give F1 {lo:.4g}-{hi:.4g}, "
+                   f"not {f1.text} (F1 is their harmonic mean)")
 
 
 def ppv(ppv: Printed, sens: Printed, spec: Printed, n_pos: Printed, n_neg: Printed) -> Outcome:
@@ -316,10 +321,9 @@ def ppv(ppv: Printed, sens: Printed, spec: Printed, n_pos: Printed, n_neg: Print
         return tp / (tp + fp) if tp + fp > 0 else float("nan")
 
     lo, hi = f(sens.lo, spec.lo), f(sens.hi, spec.hi)
-    if _overlap(lo, hi, ppv):
-        return Outcome(CONSISTENT, f"sensitivity, specificity and the class sizes give PPV {lo:.4g}-{hi:.4g}")
-    return Outcome(INCONSISTENT, f"sensitivity {sens.text}, specificity {spec.text} on {P} positive and {N} negative "
-                                 f"cases give PPV {lo:.4g}-{hi:.4g}, not {ppv.text}")
+    return _within(lo, hi, ppv, f"sensitivity, specificity and the class sizes give PPV {lo:.4g}-{hi:.4g}",
+                   f"sensitivity {sens.text}, specificity {spec.text} on {P} positive and {N} negative "
+                   f"cases give PPV {lo:.4g}-{hi:.4g}, not {ppv.text}")
 
 
 def f1_of_averages(f1: Printed, precision: Printed, recall: Printed) -> Outcome:
@@ -352,10 +356,9 @@ def two_sample_p(mean_a: Printed, sd_a: Printed, n_a: Printed, mean_b: Printed, 
         lows.append(_t_p(gap_hi, max(sd_a.lo, 1e-12), na, 0.0, max(sd_b.lo, 1e-12), nb, welch))
         highs.append(_t_p(gap_lo, sd_a.hi, na, 0.0, sd_b.hi, nb, welch))
     lo, hi = min(lows), max(highs)
-    if _overlap(lo, hi, p):
-        return Outcome(CONSISTENT, f"a t test on these means and SDs gives p {lo:.3g}-{hi:.3g}; printed {p.text}")
-    return Outcome(INCONSISTENT, f"a t test (Student or Welch) on these means and SDs gives p {lo:.3g}-{hi:.3g}, not "
-                                 f"{p.text} (a rank test could differ, but rarely by so much)")
+    return _within(lo, hi, p, f"a t test on these means and SDs gives p {lo:.3g}-{hi:.3g}; printed {p.text}",
+                   f"a t test (Student or Welch) on these means and SDs gives p {lo:.3g}-{hi:.3g}, not "
+                   f"{p.text} (a rank test could differ, but rarely by so much)")
 
 
 def two_by_two_p(a1: Printed, a2: Printed, b1: Printed, b2: Printed, p: Printed) -> Outcome:
@@ -380,10 +383,9 @@ def two_by_two_p(a1: Printed, a2: Printed, b1: Printed, b2: Printed, p: Printed)
 def pooled_mean(mean_a: Printed, n_a: Printed, mean_b: Printed, n_b: Printed, mean: Printed) -> Outcome:
     na, nb = _whole(n_a, "n_a"), _whole(n_b, "n_b")
     lo, hi = _weighted(mean_a, na, mean_b, nb)
-    if _overlap(lo, hi, mean):
-        return Outcome(CONSISTENT, f"the groups pool to {lo:.4g}-{hi:.4g}; printed {mean.text}")
-    return Outcome(INCONSISTENT, f"means {mean_a.text} (n = {na}) and {mean_b.text} (n = {nb}) pool to "
-                                 f"{lo:.4g}-{hi:.4g}, not {mean.text}")
+    return _within(lo, hi, mean, f"the groups pool to {lo:.4g}-{hi:.4g}; printed {mean.text}",
+                   f"means {mean_a.text} (n = {na}) and {mean_b.text} (n = {nb}) pool to "
+                   f"{lo:.4g}-{hi:.4g}, not {mean.text}")
 
 
 def values_mean_sd(values: str, mean: Printed, sd: Printed) -> Outcome:
