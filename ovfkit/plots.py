@@ -307,6 +307,38 @@ def kappa_forest(agreement: pd.DataFrame):
     return fig, agreement.reset_index()
 
 
+STUDY_MARKERS = ("o", "s", "D", "^", "v")
+
+
+def optimism_forest(table: pd.DataFrame):
+    """Each shortcut's optimism (shortcut AUC minus honest AUC) with its CI, one row per pitfall, one marker
+    and colour per study (:func:`ovfkit.audit.optimism_table` rows with a ``study`` column).
+
+    The rows of a pitfall are offset vertically so that the studies' intervals do not overlap; zero (no
+    optimism) is a vertical line.
+    """
+    pitfalls = list(dict.fromkeys(table["pitfall"]))
+    studies = list(dict.fromkeys(table["study"]))
+    colors = plt.get_cmap("tab10").colors
+    fig, ax = plt.subplots(figsize=(7.5, 0.17 * len(pitfalls) * max(1, len(studies)) + 1.6))
+    step = 0.7 / max(1, len(studies))
+    for j, study in enumerate(studies):
+        rows = table[table["study"] == study]
+        y = np.array([pitfalls.index(p) for p in rows["pitfall"]]) + (j - (len(studies) - 1) / 2) * step
+        ax.errorbar(rows["optimism"], y, xerr=[rows["optimism"] - rows["ci_low"], rows["ci_high"] - rows["optimism"]],
+                    fmt=STUDY_MARKERS[j % len(STUDY_MARKERS)], color=colors[j % len(colors)], capsize=2.5,
+                    label=study, ms=5)
+    ax.axvline(0, color="0.4", lw=1, ls="--", zorder=0)
+    ax.set_yticks(range(len(pitfalls)), pitfalls)
+    ax.invert_yaxis()
+    ax.set_xlabel("optimism: shortcut AUC minus honest AUC (bars: 95% CI over repeats)")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.07 - 0.35 / fig.get_figheight()),
+              ncol=min(4, len(studies)), frameon=False)
+    ax.grid(axis="x", color="0.9", zorder=0)
+    fig.tight_layout()
+    return fig, table
+
+
 def save_table(df: pd.DataFrame, name: str, outdir: str | os.PathLike) -> Path:
     """Write a table shown in the book as ``<outdir>/<name>.csv`` (atomic) and return its path."""
     path = Path(outdir) / f"{name}.csv"

@@ -91,7 +91,7 @@ def select_parts(modality: str = "all", study: str = "all") -> list[Part]:
 
 
 INTRO_PAGES = ("clinicians", "methods")
-SUMMARY_PAGES = ("results", "audit", "reproducibility", "glossary", "references")
+SUMMARY_PAGES = ("results", "reproducibility", "glossary", "references")
 
 
 class RunError(RuntimeError):
@@ -129,11 +129,14 @@ def ensure_cohort(modality: str, data_dir: Path, seed: int, n_patients: int | No
     return data_dir / "manifest.csv"
 
 
-def _notebook_key(nb_path: Path, params: dict, manifest: Path) -> str:
+def _notebook_key(nb_path: Path, params: dict, manifest: Path | dict) -> str:
+    """What a chapter's rendered page is keyed by; ``manifest``: one path, or ``{name: path}`` (the audit)."""
+    hashed = ({k: provenance.file_hash(v) for k, v in manifest.items()} if isinstance(manifest, dict)
+              else provenance.file_hash(manifest))
     blob = json.dumps({
         "notebook": hashlib.sha256(nb_path.read_bytes()).hexdigest(),
         "params": params,
-        "manifest": provenance.file_hash(manifest),
+        "manifest": hashed,
         "source": provenance.source_hash(),
         "lock": provenance.file_hash(provenance.LOCK_FILE),
     }, sort_keys=True)
@@ -361,32 +364,72 @@ def _run_modality(part: Part, profile: str, *, seed: int, build_dir: Path, noteb
     load_manifest(manifest)  # validate once up front: a bad manifest stops here with every problem listed
     rendered = []
     for chapter in chapters:
-        src = notebooks_dir / f"{chapter}.ipynb"
-        if not src.exists():
-            raise RunError(f"notebook {src} not found; chapters come from {notebooks_dir}")
         params = {"modality": modality, "manifest": str(manifest.resolve()),
                   "output_dir": str((build_dir / part.key / "figures").resolve()),
                   "cache_dir": str((build_dir / "cache").resolve()), "seed": seed,
                   "profile": profile}
-        key = _notebook_key(src, params, manifest)
-        out = build_dir / "book" / part.key / f"{chapter}.ipynb"
-        rendered.append(out)
-        if _rendered_key(out) == key:
-            print(f"[ovfkit] {part.key}/{chapter}: unchanged, reusing", flush=True)
-            continue
-        print(f"[ovfkit] {part.key}/{chapter}: executing", flush=True)
-        t0 = time.perf_counter()
-        executed = build_dir / part.key / "executed" / f"{chapter}.ipynb"
-        nb = execute_notebook(src, executed, params, cwd=REPO_ROOT)
-        seconds = time.perf_counter() - t0
-        defaults = notebook_parameters(nbformat.read(src, as_version=4))
-        prov = chapter_provenance(manifest, params, defaults, part.study)
-        prov["run time"] = f"{seconds:.1f} s"
-        commands = reexecute_commands(src, executed, params, defaults, prerequisite)
-        book_nb = render_for_book(nb, params, commands, prov, key, seconds, part=part.key)
-        _write_if_changed(out, nbformat.writes(book_nb).encode())
-        print(f"[ovfkit] {part.key}/{chapter}: done in {seconds:.1f} s", flush=True)
+        rendered.append(_chapter(
+            notebooks_dir / f"{chapter}.ipynb", params, manifest, build_dir, part.key,
+            lambda defaults: chapter_provenance(manifest, params, defaults, part.study), prerequisite))
     return rendered
+
+
+def _chapter(src: Path, params: dict, manifest: Path | dict, build_dir: Path, key_name: str, provenance_of,
+             prerequisite=None) -> Path:
+    """Execute one chapter (unless its rendered page has the same key) and render it for the book; return the
+    rendered page. ``provenance_of(defaults)`` gives its provenance box."""
+    if not src.exists():
+        raise RunError(f"notebook {src} not found; chapters come from {src.parent}")
+    chapter = src.stem
+    key = _notebook_key(src, params, manifest)
+    out = build_dir / "book" / key_name / f"{chapter}.ipynb"
+    if _rendered_key(out) == key:
+        print(f"[ovfkit] {key_name}/{chapter}: unchanged, reusing", flush=True)
+        return out
+    print(f"[ovfkit] {key_name}/{chapter}: executing", flush=True)
+    t0 = time.perf_counter()
+    executed = build_dir / key_name / "executed" / f"{chapter}.ipynb"
+    nb = execute_notebook(src, executed, params, cwd=REPO_ROOT)
+    seconds = time.perf_counter() - t0
+    defaults = notebook_parameters(nbformat.read(src, as_version=4))
+    prov = provenance_of(defaults)
+    prov["run time"] = f"{seconds:.1f} s"
+    commands = reexecute_commands(src, executed, params, defaults, prerequisite)
+    book_nb = render_for_book(nb, params, commands, prov, key, seconds, part=key_name)
+    _write_if_changed(out, nbformat.writes(book_nb).encode())
+    print(f"[ovfkit] {key_name}/{chapter}: done in {seconds:.1f} s", flush=True)
+    return out
+
+
+#: The chapters of the audit part, in ``notebooks/audit``; they read every study's cohort and caches.
+AUDIT_CHAPTERS: tuple[str, ...] = ("01_pitfalls",)
+
+
+def run_audit(profile: str, *, seed: int, build_dir: Path) -> list[Path]:
+    """Execute (or reuse) the audit's chapters, after every part of :data:`PARTS` has run in ``build_dir``
+    (the audit reads each part's cohort and the features its chapters cached)."""
+    import datetime
+
+    manifests = {}
+    for key in PARTS:
+        path = build_dir / "data" / key / "manifest.csv"
+        if not path.is_file():
+            raise RunError(f"the audit needs the {key} part's cohort at {path}; run every part first "
+                           "(ovfkit run --modality all --study all)")
+        manifests[key] = path.resolve()
+    params = {"manifests": {k: str(v) for k, v in manifests.items()},
+              "output_dir": str((build_dir / "audit" / "figures").resolve()),
+              "cache_dir": str((build_dir / "cache").resolve()), "seed": seed, "profile": profile}
+
+    def provenance_of(defaults):
+        rec = provenance.record(None, {"seed": seed, "profile": profile})
+        rec.update({f"{k} manifest sha256": provenance.file_hash(v)[:16] for k, v in manifests.items()})
+        rec["executed (UTC)"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        return rec
+
+    with lifeline.holding():
+        return [_chapter(REPO_ROOT / "notebooks" / "audit" / f"{c}.ipynb", params, manifests, build_dir, "audit",
+                         provenance_of) for c in AUDIT_CHAPTERS]
 
 
 def chapter_provenance(manifest: Path, params: dict, defaults: dict, study: str = "astlof") -> dict:
@@ -432,10 +475,12 @@ def _findings_section(build_dir: Path, modalities, task: str = "astlof") -> str:
                                      title=f"What we found: {MODALITY_TITLES[m]}") for m in modalities)
 
 
-def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS, parts=()) -> Path:
+def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS, parts=(), audit: bool = False) -> Path:
     """Write the book's source into ``build_dir/book``: pages, static files, _toc.yml and _config.yml.
 
-    ``modalities`` are the ASTLOF parts (with ``chapters``); ``parts`` the other studies' (:data:`PARTS`).
+    ``modalities`` are the ASTLOF parts (with ``chapters``); ``parts`` the other studies' (:data:`PARTS`);
+    ``audit``: the audit's chapters ran (:func:`run_audit`) and open the Audit part, before its page of the
+    papers' numbers and the checklists.
     """
     src = build_dir / "book"
     for page in sorted((REPO_ROOT / "book").glob("*.md")) + sorted((REPO_ROOT / "book").glob("*.bib")):
@@ -462,7 +507,9 @@ def assemble_book(build_dir: Path, modalities, chapters=CHAPTERS, parts=()) -> P
                              "chapters": [{"file": f"{m}/{c}"} for c in chapters]})
     for part in parts:
         toc["parts"].append({"caption": part.title, "chapters": [{"file": f"{part.key}/{c}"} for c in part.chapters]})
-    write_summary_pages(build_dir, modalities, chapters, parts=parts)
+    write_summary_pages(build_dir, modalities, chapters, parts=parts, audit=audit)
+    toc["parts"].append({"caption": "Audit", "chapters": [{"file": f"audit/{c}"} for c in AUDIT_CHAPTERS if audit]
+                         + [{"file": "audit"}]})
     toc["parts"].append({"caption": "Results and reproducibility",
                          "chapters": [{"file": p} for p in SUMMARY_PAGES]})
     _write_if_changed(src / "_toc.yml", yaml.safe_dump(toc, sort_keys=False).encode())
@@ -687,7 +734,8 @@ def audit_page_lines() -> list[str]:
     return lines
 
 
-def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: str = "astlof", parts=()) -> None:
+def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: str = "astlof", parts=(),
+                        audit: bool = False) -> None:
     """The results summary and the reproducibility appendix, from the chapters' tables and metadata
     (``modalities``: the ASTLOF parts; ``parts``: the other studies' :class:`Part`)."""
     import importlib.metadata as md
@@ -731,7 +779,8 @@ def write_summary_pages(build_dir: Path, modalities, chapters=CHAPTERS, task: st
     _write_if_changed(src / "audit.md", "\n".join(audit_page_lines()).encode())
 
     rows = []
-    for m, chs in [(m, chapters) for m in modalities] + [(p.key, p.chapters) for p in parts]:
+    for m, chs in ([(m, chapters) for m in modalities] + [(p.key, p.chapters) for p in parts]
+                   + ([("audit", AUDIT_CHAPTERS)] if audit else [])):
         for c in chs:
             path = src / m / f"{c}.ipynb"
             meta = nbformat.read(path, as_version=4).metadata.get("ovfkit", {}) if path.exists() else {}
@@ -853,10 +902,13 @@ def run(modality: str = "all", profile: str = "default", *, seed: int = 42, buil
             else:
                 run_modality(part.modality, profile, seed=seed, build_dir=build_dir,
                              notebooks_dir=REPO_ROOT / part.notebooks, chapters=part.chapters, part=part.key)
+    audit = own and parts is None and [p.key for p in chosen] == list(PARTS)
+    if audit:  # every study ran: the audit can read them all
+        run_audit(profile, seed=seed, build_dir=build_dir)
     if not book:
         return None
     astlof = [p.key for p in chosen if p.study == "astlof"]
-    src = assemble_book(build_dir, astlof, chapters, parts=[p for p in chosen if p.study != "astlof"])
+    src = assemble_book(build_dir, astlof, chapters, parts=[p for p in chosen if p.study != "astlof"], audit=audit)
     index = build_book(src, Path(out_dir) if out_dir else REPO_ROOT)
     print(f"[ovfkit] book ready: {index} ({time.perf_counter() - t0:.0f} s)", flush=True)
     return index

@@ -82,6 +82,9 @@ class Settings:
         The shipped PyRadiomics parameter file (:mod:`ovfkit.params`), or a parameter dict.
     zoo : ZooRecipe or None
         The CNN comparison of the fresh-old study (:mod:`ovfkit.deep.zoo`); None in the other studies.
+    audit_repeats : int
+        Patient-level resplits of every pitfall of the audit (:func:`ovfkit.audit.run`), and repeats of the
+        deep fine-tuning pitfall's cross-validation.
     """
 
     profile: str
@@ -101,6 +104,7 @@ class Settings:
     design: str = ""
     radiomics_params: str | dict = ""
     zoo: ZooRecipe | None = None
+    audit_repeats: int = 10
 
 
 def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "astlof",
@@ -140,7 +144,8 @@ def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "as
                         Recipe(size=32, epochs=2, trainable="layer4", max_train_batches=2, crossfit_folds=2,
                                proxy_steps=2, proxy_images=8, seed=seed),
                         FusionSettings(deep_components=8, lasso_cv=3, post_lasso_threshold=post, seed=seed),
-                        grid=profile, task=task, design=modality, radiomics_params=default_params(modality))
+                        grid=profile, task=task, design=modality, radiomics_params=default_params(modality),
+                        audit_repeats=2)
     if profile == "default":
         return Settings(profile, modality, seed, None, 1000, 3, 3, 5,
                         Recipe(size=64 if ct else 96, epochs=4, trainable="layer4", crossfit_folds=2, seed=seed),
@@ -149,7 +154,8 @@ def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "as
     return Settings(profile, modality, seed, None, 2000, 5, 5, 5,
                     Recipe(size=64 if ct else 224, epochs=30, trainable="all", crossfit_folds=5, seed=seed),
                     FusionSettings(deep_components=100, lasso_cv=10, post_lasso_threshold=post, seed=seed),
-                    grid=profile, task=task, design=modality, radiomics_params=default_params(modality))
+                    grid=profile, task=task, design=modality, radiomics_params=default_params(modality),
+                    audit_repeats=50)
 
 
 def _acute_chronic(base: Settings) -> Settings:

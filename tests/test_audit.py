@@ -115,3 +115,111 @@ def test_single_center_cohorts_cannot_fake_an_external_set(data):
     one = audit.AuditData(data.X, data.y, data.groups, pd.Series("A", index=data.X.index), data.classes)
     with pytest.raises(ValueError, match="at least two centers"):
         audit.run(one, ["random split as external"], n_repeats=2)
+
+
+def test_parallel_runs_give_the_same_table(data):
+    one = audit.run(data, ["vertebra split", "training AUC"], n_repeats=2, seed=3)
+    two = audit.run(data, ["vertebra split", "training AUC"], n_repeats=2, seed=3, n_jobs=2)
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_one_center_cohorts_skip_the_external_shortcut_and_say_why(data):
+    assert audit.applicable(data)[0] == list(audit.PITFALLS)
+    one = audit.AuditData(data.X, data.y, data.groups, pd.Series("A", index=data.X.index), data.classes)
+    run, why = audit.applicable(one)
+    assert "random split as external" not in run and "one center" in why["random split as external"]
+
+
+def _deep_tables(d, leak):
+    """Cross-fitted features carry the label as weakly as the data do; in-sample ones add the training label
+    itself (what a network that has seen the row's label can encode)."""
+    rng = np.random.default_rng(0)
+    crossfit = d.X.iloc[:, :30].copy()
+    insample = crossfit.copy()
+    insample.iloc[:, :3] += leak * (d.y.to_numpy()[:, None] + rng.normal(scale=0.3, size=(len(d.y), 3)))
+    return {"cross-fitted": crossfit, "in-sample": insample}
+
+
+def test_fine_tuning_without_cross_fitting_is_optimistic_only_when_the_features_saw_the_labels(data):
+    leaky = audit.deep_leak(_deep_tables(data, leak=1.0), data.y, data.groups, data.classes, n_repeats=2)
+    assert (leaky["optimism"] > 0.1).all() and (leaky["pitfall"] == audit.DEEP_PITFALL).all()
+    same = audit.deep_leak(_deep_tables(data, leak=0.0), data.y, data.groups, data.classes, n_repeats=2)
+    assert (same["optimism"] == 0).all()
+
+
+def test_deep_leak_refuses_a_missing_table_or_row(data):
+    tables = _deep_tables(data, 1.0)
+    with pytest.raises(ValueError, match="pass both"):
+        audit.deep_leak({"in-sample": tables["in-sample"]}, data.y, data.groups, data.classes)
+    with pytest.raises(ValueError, match="lack 1 training"):
+        audit.deep_leak({**tables, "in-sample": tables["in-sample"].iloc[1:]}, data.y, data.groups, data.classes)
+
+
+def test_clustering_narrows_the_interval_when_patients_repeat_and_not_otherwise(data):
+    clustered = audit.clustering_table(data)
+    assert (clustered["narrowing"] > 0.05).all() and (clustered["vertebrae per patient"] == 3).all()
+    singles = audit.AuditData(data.X, data.y, pd.Series(np.arange(len(data.y)), index=data.X.index), data.center,
+                              data.classes)
+    alone = audit.clustering_table(singles)
+    assert alone["narrowing"].abs().max() < 1e-9  # one vertebra per cluster: Obuchowski's is DeLong's
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tiny_cohorts):
+    from ovfkit.acute_chronic import _truth
+    from ovfkit.manifest import load_manifest
+    from ovfkit.settings import settings
+
+    path = tiny_cohorts["xray"]
+    return load_manifest(path), _truth(path), settings("quick", "xray")
+
+
+def test_study_data_reads_the_features_label_patients_and_centers(tiny_study, tmp_path):
+    m, _, run = tiny_study
+    data, dropped = audit.study_data(m, run, cache_dir=tmp_path)
+    assert data.X.index.equals(m.index) and data.y.equals(run.task.labels(m).rename(data.y.name))
+    assert data.groups.equals(m["patient_id"].astype(str)) and data.center.nunique() == m["center"].nunique()
+    assert np.isfinite(data.X.to_numpy()).all() and (data.X.std() > 0).all()
+    assert set(dropped["what"]) <= {"vertebra", "feature"} and (dropped["what"] == "vertebra").sum() == 0
+
+
+def test_truth_findings_are_what_the_image_shows_and_the_clinical_finding_is_extra(tiny_study):
+    m, truth, _ = tiny_study
+    shown = audit.truth_findings(truth, m)
+    assert tuple(shown.columns) == audit.VISIBLE and shown.index.equals(m.index)
+    assert set(shown["cleft"]) <= {"none", "vacuum_cleft", "fluid"}
+    assert "mri_finding" not in shown and "clinical" in audit.truth_findings(truth, m, clinical=True)
+    with pytest.raises(ValueError, match="no row for 1"):
+        audit.truth_findings(truth.iloc[1:], m)
+
+
+def test_the_clinical_finding_raises_the_ceiling_when_the_label_depends_on_it():
+    """A label that adds a score the image cannot show (ASTLOF's clinical component) is read better with it."""
+    rng = np.random.default_rng(0)
+    n = 400
+    idx = pd.Index([f"v{i}" for i in range(n)], name="vertebra_id")
+    truth = pd.DataFrame({
+        "morphology_finding": rng.choice(["normal", "wedge", "burst"], n), "height_loss": rng.uniform(0, 0.5, n),
+        "retropulsion_mm": 0.0, "condensation_band": rng.random(n) < 0.3, "endplate_sclerosis": False,
+        "osteophyte": False, "mri_finding": rng.choice(["normal", "edema", "fluid"], n),
+        "clinical_finding": rng.choice(["none", "positional", "persistent"], n)}, index=idx)
+    manifest = pd.DataFrame({"patient_id": np.arange(n) // 2, "bmd_tscore": rng.normal(-2.5, 1, n)}, index=idx)
+    score = (truth["morphology_finding"] != "normal").astype(int) + (truth["clinical_finding"] != "none").astype(int)
+    table = audit.ceiling_table(truth, manifest, pd.Series(np.minimum(score, 2), index=idx), (0, 1, 2))
+    assert list(table["model given"]) == ["the findings the image shows", "those and the clinical finding"]
+    assert table["AUC"].iloc[1] > table["AUC"].iloc[0] + 0.1 and table["AUC"].iloc[1] > 0.95
+
+
+def test_summary_names_the_costliest_shortcut_and_the_narrowing():
+    optimism = pd.DataFrame({"study": ["A", "A", "B"], "pitfall": ["p", "q", "p"], "honest AUC": [0.7, 0.7, 0.6],
+                             "shortcut AUC": [0.9, 0.71, 0.7], "optimism": [0.2, 0.01, 0.1],
+                             "ci_low": [0.15, -0.02, 0.05], "ci_high": [0.25, 0.04, 0.15]})
+    ceilings = pd.DataFrame({"study": ["A", "A", "B", "B"], "model given": [
+        "the findings the image shows", "those and the clinical finding"] * 2, "AUC": [0.9, 0.99, 0.8, 0.82],
+        "honest AUC": [0.7, 0.7, 0.6, 0.6]})
+    clustering = pd.DataFrame({"study": ["A"], "class": [1], "narrowing": [0.12], "vertebrae per patient": [1.5]})
+    text = " ".join(audit.summary(optimism, ceilings, clustering))
+    assert "**p** (A)" in text and "+0.200" in text and "p (2 of 2 studies)" in text
+    assert "No study shows an optimism beyond its CI for: q" in text
+    assert "12% too small" in text and "+0.090 on A" in text
+    assert "0.900 (A), 0.800 (B)" in text and "furthest below that reach on A (0.700)" in text

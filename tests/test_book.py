@@ -46,6 +46,10 @@ def test_book_holds_every_chapter_for_both_modalities_with_figures(built_book):
             assert "Run parameters" in page and "Provenance" in page and "Traceback" not in page
             imgs = re.findall(r'<img[^>]+src="([^"]+\.png)"', page)
             assert len(imgs) >= figures, (part, chapter, imgs)
+    audit = (html / "audit" / "01_pitfalls.html").read_text(encoding="utf-8")
+    assert "Run parameters" in audit and "Provenance" in audit and "Traceback" not in audit
+    assert "What we found" in audit and "fine-tuning without cross-fitting" in audit
+    assert len(re.findall(r'<img[^>]+src="([^"]+\.png)"', audit)) >= 1 and audit.count("<table") >= 6
     assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
     index = built_book.read_text(encoding="utf-8")
     assert "mathjax/tex-chtml.js" in index and "cdn.jsdelivr" not in index

@@ -211,3 +211,17 @@ def test_cam_matrix_marks_an_empty_map_and_bounds_extreme_probabilities():
     assert labels == ["P > 0.999", "P = 0.200, empty map"]
     assert data.set_index("vertebra_id").loc["v1", ["peak_row", "peak_col"]].tolist() == [2, 3]
     plt.close(fig)
+
+
+def test_optimism_forest_draws_each_study_on_each_pitfall_row_without_overlap():
+    pitfalls, studies = ["vertebra split", "training AUC"], ["A", "B", "C"]
+    table = pd.DataFrame([{"pitfall": p, "study": s, "optimism": 0.1 * i, "ci_low": 0.1 * i - 0.05,
+                           "ci_high": 0.1 * i + 0.05} for i, (p, s) in enumerate(itertools.product(pitfalls, studies))])
+    fig, data = plots.optimism_forest(table)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == pitfalls
+    ys = np.concatenate([c.lines[0].get_ydata() for c in ax.containers])  # one errorbar per study
+    assert len(ys) == len(table) and len(set(np.round(ys, 6))) == len(table)  # every point on a row of its own
+    assert all(abs(y - round(y)) < 0.5 for y in ys)  # ... within its pitfall's band
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == studies
+    assert data is table

@@ -282,7 +282,9 @@ def test_the_book_runs_in_two_lanes_and_a_lane_runs_its_parts_one_after_another(
     started, ran = [], []
     monkeypatch.setattr(runner.lifeline, "run_groups", lambda commands, env=None: started.extend(commands))
     monkeypatch.setattr(runner, "run_modality", lambda modality, profile, **kw: ran.append(kw["part"]))
+    monkeypatch.setattr(runner, "run_audit", lambda profile, **kw: ran.append(f"audit after {len(started)} lanes"))
     runner.run("all", "quick", build_dir=tmp_path, book=False)
     assert [c[c.index("--parts") + 1] for c in started] == ["xray,fresh-old", "ct,acute-chronic"]
+    assert ran == ["audit after 2 lanes"]  # the audit reads every part's cohort, so it runs once all are done
     runner.run(parts=["ct", "acute-chronic"], profile="quick", build_dir=tmp_path, book=False)
-    assert ran == ["ct", "acute-chronic"] and len(started) == 2
+    assert ran == ["audit after 2 lanes", "ct", "acute-chronic"] and len(started) == 2
