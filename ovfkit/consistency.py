@@ -326,6 +326,21 @@ def ppv(ppv: Printed, sens: Printed, spec: Printed, n_pos: Printed, n_neg: Print
                    f"cases give PPV {lo:.4g}-{hi:.4g}, not {ppv.text}")
 
 
+def f1_from_rates(f1: Printed, sens: Printed, spec: Printed, n_pos: Printed, n_neg: Printed) -> Outcome:
+    """F1 = 2 TP / (2 TP + FP + FN) from sensitivity, specificity and the class sizes (TP = sens P,
+    FP = (1 - spec) N, FN = (1 - sens) P); it grows with both rates, so the rounding box's corners bound it."""
+    P, N = _whole(n_pos, "n_pos"), _whole(n_neg, "n_neg")
+
+    def g(se, sp):
+        tp = se * P
+        return 2 * tp / (2 * tp + (1 - sp) * N + (1 - se) * P) if tp > 0 else 0.0
+
+    lo, hi = g(max(sens.lo, 0), max(spec.lo, 0)), g(min(sens.hi, 1), min(spec.hi, 1))
+    return _within(lo, hi, f1, f"sensitivity, specificity and the class sizes give F1 {lo:.4g}-{hi:.4g}",
+                   f"sensitivity {sens.text}, specificity {spec.text} on {P} positive and {N} negative cases "
+                   f"give F1 {lo:.4g}-{hi:.4g}, not {f1.text}")
+
+
 def f1_of_averages(f1: Printed, precision: Printed, recall: Printed) -> Outcome:
     """Averages over folds: the harmonic mean is concave, so the mean of per-fold F1 scores is at most the
     harmonic mean of the mean precision and the mean recall (Jensen); it may be lower."""
@@ -431,6 +446,7 @@ CHECKS = {
     "f1": (f1, ("f1", "precision", "recall"), ()),
     "ppv": (ppv, ("ppv", "sens", "spec", "n_pos", "n_neg"), ()),
     "f1_of_averages": (f1_of_averages, ("f1", "precision", "recall"), ()),
+    "f1_from_rates": (f1_from_rates, ("f1", "sens", "spec", "n_pos", "n_neg"), ()),
     "two_sample_p": (two_sample_p, ("mean_a", "sd_a", "n_a", "mean_b", "sd_b", "n_b", "p"), ()),
     "two_by_two_p": (two_by_two_p, ("a1", "a2", "b1", "b2", "p"), ()),
     "pooled_mean": (pooled_mean, ("mean_a", "n_a", "mean_b", "n_b", "mean"), ()),

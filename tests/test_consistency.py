@@ -73,6 +73,8 @@ def status(name, **inputs):
     ("auc_bounds", {"auc": "0.85", "sens": "0.90", "spec": "0.90"}, c.CONSISTENT),
     ("f1", {"f1": "70.65%", "precision": "80.10%", "recall": "85.20%"}, c.INCONSISTENT),
     ("f1", {"f1": "82.57%", "precision": "80.10%", "recall": "85.20%"}, c.CONSISTENT),
+    ("f1_from_rates", {"f1": "0.857", "sens": "0.900", "spec": "0.800", "n_pos": "50", "n_neg": "50"}, c.CONSISTENT),
+    ("f1_from_rates", {"f1": "0.880", "sens": "0.900", "spec": "0.800", "n_pos": "50", "n_neg": "50"}, c.INCONSISTENT),
     ("ppv", {"ppv": "0.818", "sens": "0.900", "spec": "0.800", "n_pos": "50", "n_neg": "50"}, c.CONSISTENT),
     ("ppv", {"ppv": "0.900", "sens": "0.900", "spec": "0.800", "n_pos": "50", "n_neg": "50"}, c.INCONSISTENT),
     ("paired_auc_p", {"auc_a": "0.915", "low_a": "0.870", "high_a": "0.960", "auc_b": "0.946", "low_b": "0.910",
@@ -146,6 +148,8 @@ def test_accuracy_ppv_and_f1_equal_a_confusion_matrix():
         assert status("ppv", ppv=txt["prec"], sens=txt["sens"], spec=txt["spec"], n_pos=str(P),
                       n_neg=str(N)) == c.CONSISTENT
         assert status("f1", f1=txt["f1"], precision=txt["prec"], recall=txt["sens"]) == c.CONSISTENT
+        assert status("f1_from_rates", f1=txt["f1"], sens=txt["sens"], spec=txt["spec"], n_pos=str(P),
+                      n_neg=str(N)) == c.CONSISTENT
 
 
 def test_paired_auc_bound_holds_for_positively_correlated_aucs():
