@@ -43,6 +43,7 @@ The checks (:data:`CHECKS`), each named for the relation it tests:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -428,6 +429,38 @@ def values_mean_sd(values: str, mean: Printed, sd: Printed) -> Outcome:
     return Outcome(CONSISTENT, f"the values give mean {m:.4g} and sample SD {sample:.4g}")
 
 
+def paired_t_p(values_a: str, values_b: str, p: Printed) -> Outcome:
+    """The two-sided p of a paired t test of the printed pairs (``values_a`` and ``values_b``: the same items in
+    the same order, joined by ``+``). Each difference moves within the rounding of its two values; the smallest and
+    largest p over that box (bounded numerical search of |t| from the box's centre and corners) are compared with the
+    printed p."""
+    from scipy.optimize import minimize
+    from scipy.stats import t as t_dist
+
+    a = [printed(v) for v in str(values_a).split("+")]
+    b = [printed(v) for v in str(values_b).split("+")]
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"paired_t_p needs two lists of the same length >= 2 joined by '+'; got {len(a)} and {len(b)}")
+    n = len(a)
+    lo = np.array([x.lo - y.hi for x, y in zip(a, b)])
+    hi = np.array([x.hi - y.lo for x, y in zip(a, b)])
+
+    def abs_t(d):
+        sd = np.std(d, ddof=1)
+        return abs(np.mean(d)) * math.sqrt(n) / sd if sd > 1e-12 else (np.inf if abs(np.mean(d)) > 1e-12 else 0.0)
+
+    starts = [(lo + hi) / 2] + [np.where(np.array(bits), hi, lo) for bits in itertools.product((0, 1), repeat=n)][:64]
+    best_hi, best_lo = 0.0, np.inf
+    for x0 in starts:
+        for sign in (-1, 1):  # -1: the largest |t| (smallest p); +1: the smallest |t| (largest p)
+            res = minimize(lambda d: sign * min(abs_t(d), 1e6), x0, bounds=list(zip(lo, hi)), method="L-BFGS-B")
+            value = abs_t(np.clip(res.x, lo, hi))
+            best_hi, best_lo = max(best_hi, value, abs_t(x0)), min(best_lo, value, abs_t(x0))
+    p_min, p_max = (2 * t_dist.sf(v, n - 1) for v in (best_hi, best_lo))
+    return _within(p_min, p_max, p, f"the paired differences give p {p_min:.3g}-{p_max:.3g} (paired t, {n - 1} df)",
+                   f"the {n} paired differences give p {p_min:.3g}-{p_max:.3g} by a paired t test, not {p.text}")
+
+
 #: check name -> (function, required inputs, optional inputs)
 CHECKS = {
     "p_range": (p_range, ("p",), ()),
@@ -451,6 +484,7 @@ CHECKS = {
     "two_by_two_p": (two_by_two_p, ("a1", "a2", "b1", "b2", "p"), ()),
     "pooled_mean": (pooled_mean, ("mean_a", "n_a", "mean_b", "n_b", "mean"), ()),
     "values_mean_sd": (values_mean_sd, ("values", "mean", "sd"), ()),
+    "paired_t_p": (paired_t_p, ("values_a", "values_b", "p"), ()),
 }
 
 
@@ -487,7 +521,7 @@ def check(name: str, inputs: dict, where: str = "check") -> Outcome:
                          + (f"; missing {', '.join(missing)}" if missing else "")
                          + (f"; unknown {', '.join(unknown)}" if unknown else ""))
     try:
-        args = {k: (v if k in ("parts", "values") else printed(v)) for k, v in inputs.items()}
+        args = {k: (v if k in ("parts", "values", "values_a", "values_b") else printed(v)) for k, v in inputs.items()}
         return fn(**args)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{where}: {exc}") from None

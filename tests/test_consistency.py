@@ -313,3 +313,24 @@ def test_pooled_mean_and_values_mean_sd_against_the_raw_numbers():
     assert status("values_mean_sd", values=values, mean=f"{x.mean():.3f}", sd=f"{x.std(ddof=1):.3f}") == c.CONSISTENT
     pop = c.check("values_mean_sd", {"values": values, "mean": f"{x.mean():.3f}", "sd": f"{x.std(ddof=0):.3f}"})
     assert pop.status == c.INCONSISTENT and "population SD" in pop.detail
+
+
+def test_paired_t_p_contains_scipys_p_of_the_unrounded_pairs():
+    """Pairs printed to 2 decimals: scipy's paired t p of the unrounded values, printed to 3 significant digits,
+    always passes; a p ten times larger does not."""
+    from scipy.stats import ttest_rel
+
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        a = rng.normal(60, 5, 5)
+        b = a - rng.normal(8, 4, 5)
+        p = ttest_rel(a, b).pvalue
+        inputs = {"values_a": "+".join(f"{v:.2f}" for v in a), "values_b": "+".join(f"{v:.2f}" for v in b)}
+        assert status("paired_t_p", **inputs, p=f"{p:.3g}") == c.CONSISTENT
+        if p < 0.05:
+            assert status("paired_t_p", **inputs, p=f"{min(10 * p, 0.99):.3g}") == c.INCONSISTENT
+
+
+def test_paired_t_p_refuses_lists_of_different_lengths():
+    with pytest.raises(ValueError, match="same length"):
+        c.check("paired_t_p", {"values_a": "1+2+3", "values_b": "1+2", "p": "0.5"})
