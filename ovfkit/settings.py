@@ -27,6 +27,9 @@ linear probe on the standardized penultimate layer, computed once per image), 30
 with an L2 penalty of 1e-3 (about scikit-learn's default logistic regression, C = 1, on 576 patches), no flips
 (each flip would cost another pass of every network), stand-ins pretrained for 30 steps on 128 crops; ``quick``
 trains one step on a tiny cohort.
+
+The audit (:mod:`ovfkit.audit`, the book's last part) resplits every study 2 (quick), 5 (default) or 50 (paper)
+times per pitfall (:attr:`Settings.audit_repeats`).
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ class Settings:
     design: str = ""
     radiomics_params: str | dict = ""
     zoo: ZooRecipe | None = None
-    audit_repeats: int = 10
+    audit_repeats: int = 5
 
 
 def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "astlof",
@@ -150,7 +153,8 @@ def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "as
         return Settings(profile, modality, seed, None, 1000, 3, 3, 5,
                         Recipe(size=64 if ct else 96, epochs=4, trainable="layer4", crossfit_folds=2, seed=seed),
                         FusionSettings(deep_components=32, lasso_cv=10, post_lasso_threshold=post, seed=seed),
-                        grid=profile, task=task, design=modality, radiomics_params=default_params(modality))
+                        grid=profile, task=task, design=modality, radiomics_params=default_params(modality),
+                        audit_repeats=5)
     return Settings(profile, modality, seed, None, 2000, 5, 5, 5,
                     Recipe(size=64 if ct else 224, epochs=30, trainable="all", crossfit_folds=5, seed=seed),
                     FusionSettings(deep_components=100, lasso_cv=10, post_lasso_threshold=post, seed=seed),
