@@ -80,7 +80,18 @@ class AuditData:
         return self
 
 
-def lean_model(k: int = 20, C: float = 1.0) -> Pipeline:
+#: The audit's fixed sizes: features the lean model keeps, the patients' share in each repeat's test set, the
+#: inner folds that choose a classifier or a penalty, the share of the main center a random "external" split
+#: holds out, the folds of every out-of-fold estimate, and the penalties of the tuning grid.
+K_FEATURES = 20
+TEST_SIZE = 0.3
+INNER_FOLDS = 3
+EXTERNAL_TEST_SIZE = 0.2
+FOLDS = 5
+C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+def lean_model(k: int = K_FEATURES, C: float = 1.0) -> Pipeline:
     """The audit's model: z-scoring, the ``k`` best features by ANOVA F, L2 logistic regression (balanced)."""
     return Pipeline([("scale", StandardScaler()), ("select", SelectKBest(f_classif, k=k)),
                      ("model", LogisticRegression(C=C, max_iter=2000, class_weight="balanced"))]
@@ -143,12 +154,37 @@ def harmonization_on_all_rows(data, train, test, model, seed):
     return out
 
 
-def best_of_nine_on_test(data, train, test, model, seed, names=models.MODEL_NAMES, inner_folds: int = 3):
+def zscoring_on_all_rows(data, train, test, model, seed):
+    """Shortcut: the z-scoring's means and SDs from every row, test rows included (no label)."""
+    scaled = StandardScaler().set_output(transform="pandas").fit(data.X).transform(data.X)
+    shortcut = AuditData(scaled, data.y, data.groups, data.center, data.classes)
+    return {"honest": _fit_auc(model, data, train, test),
+            "shortcut": _fit_auc(clone(model).set_params(scale="passthrough"), shortcut, train, test)}
+
+
+def _inner_splits(data, train, seed, folds: int = INNER_FOLDS):
+    return list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(
+        data.X.iloc[train], data.y.iloc[train], data.groups.iloc[train]))
+
+
+def tuning_on_test(data, train, test, model, seed, grid=C_GRID):
+    """Honest: the penalty C of :data:`C_GRID` with the best inner cross-validated AUC on the training rows;
+    shortcut: the C with the best test AUC."""
+    inner = _inner_splits(data, train, seed)
+    cv_auc, test_auc = {}, {}
+    for C in grid:
+        candidate = clone(model).set_params(model__C=C)
+        cv_auc[C] = np.nanmean([_fit_auc(candidate, data, train[a], train[b]) for a, b in inner])
+        test_auc[C] = _fit_auc(candidate, data, train, test)
+    chosen, best = max(cv_auc, key=cv_auc.get), max(test_auc, key=test_auc.get)
+    return {"honest": test_auc[chosen], "shortcut": test_auc[best], "choice_honest": f"C = {chosen:g}",
+            "choice_shortcut": f"C = {best:g}"}
+
+
+def best_of_nine_on_test(data, train, test, model, seed, names=models.MODEL_NAMES):
     """Honest: the classifier with the best inner cross-validated AUC on the training rows; shortcut: the
     best test AUC of the nine."""
-    g = data.groups.iloc[train]
-    inner = list(StratifiedGroupKFold(inner_folds, shuffle=True, random_state=seed).split(
-        data.X.iloc[train], data.y.iloc[train], g))
+    inner = _inner_splits(data, train, seed)
     cv_auc, test_auc = {}, {}
     for name in names:
         candidate = clone(model).set_params(model=models.classifier(name, seed, groups=data.groups))
@@ -164,7 +200,7 @@ def training_auc(data, train, test, model, seed):
     return {"honest": _fit_auc(model, data, train, test), "shortcut": _fit_auc(model, data, train, train)}
 
 
-def random_split_as_external(data, train, test, model, seed, test_size: float = 0.2):
+def random_split_as_external(data, train, test, model, seed, test_size: float = EXTERNAL_TEST_SIZE):
     """The largest center's patients split 8:2 at random (the shortcut's "external" set is its 20%); the
     honest external set is every vertebra of the other centers, scored by the same fitted model."""
     main = data.center.value_counts().index[0]
@@ -184,14 +220,16 @@ def random_split_as_external(data, train, test, model, seed, test_size: float = 
 PITFALLS = {
     "vertebra split": vertebra_split,
     "selection on all rows": selection_on_all_rows,
+    "z-scoring on all rows": zscoring_on_all_rows,
     "harmonization on all rows": harmonization_on_all_rows,
+    "tuning on test": tuning_on_test,
     "best of nine on test": best_of_nine_on_test,
     "training AUC": training_auc,
     "random split as external": random_split_as_external,
 }
 
 
-def run(data: AuditData, pitfalls=tuple(PITFALLS), *, n_repeats: int = 10, test_size: float = 0.3, seed: int = 0,
+def run(data: AuditData, pitfalls=tuple(PITFALLS), *, n_repeats: int = 10, test_size: float = TEST_SIZE, seed: int = 0,
         model: Pipeline | None = None, progress: bool = False, n_jobs: int = 1) -> pd.DataFrame:
     """Every pitfall, honest and shortcut, over ``n_repeats`` patient-level resplits.
 
@@ -204,7 +242,8 @@ def run(data: AuditData, pitfalls=tuple(PITFALLS), *, n_repeats: int = 10, test_
     Returns
     -------
     DataFrame, one row per pitfall and repeat: ``pitfall``, ``repeat``, ``honest``, ``shortcut`` (AUCs),
-    ``optimism`` (shortcut - honest), and the models chosen where a pitfall chooses one.
+    ``optimism`` (shortcut - honest), the models chosen where a pitfall chooses one, and ``test_fraction``
+    (the share of the resampled rows each repeat tests on, for :func:`optimism_table`'s correction).
     """
     data.check()
     unknown = [p for p in pitfalls if p not in PITFALLS]
@@ -225,21 +264,28 @@ def run(data: AuditData, pitfalls=tuple(PITFALLS), *, n_repeats: int = 10, test_
             for (p, r), res in zip(jobs, tqdm(results, total=len(jobs), desc="audit", disable=not progress))]
     out = pd.DataFrame(rows)
     out["optimism"] = out["shortcut"] - out["honest"]
+    out["test_fraction"] = np.where(out["pitfall"] == "random split as external", EXTERNAL_TEST_SIZE, test_size)
     return out
 
 
 def optimism_table(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Per pitfall: mean honest and shortcut AUC, mean optimism with a t confidence interval over the repeats,
+    """Per pitfall: mean honest and shortcut AUC, mean optimism with a confidence interval over the repeats,
     and the share of repeats in which the shortcut looked better.
 
-    The interval is for the mean optimism over random resplits of this cohort: it narrows as repeats are
-    added, and it says nothing of new cohorts (the repeats share their data).
+    The repeats resample one cohort, so their training sets overlap and their spread understates the
+    uncertainty; the interval is Nadeau and Bengio's corrected resampled t (2003): the variance of the mean is
+    ``(1 / n + f / (1 - f)) s^2`` for ``n`` repeats that each test on a fraction ``f`` of the rows (the
+    ``test_fraction`` column; without it, the plain ``s^2 / n``). It is still an interval for this cohort,
+    not for other cohorts. Means are over the repeats where both arms have an AUC (a test set can lack a class).
     """
     rows = []
     for pitfall, g in results.groupby("pitfall", sort=False):
-        d = g["optimism"].dropna()
+        g = g.dropna(subset=["honest", "shortcut"])
+        d = g["optimism"]
         n = len(d)
-        half = sstats.t.ppf(1 - alpha / 2, n - 1) * d.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+        f = float(g["test_fraction"].iloc[0]) if "test_fraction" in g and n else None
+        factor = 1 / n + f / (1 - f) if f is not None and n else (1 / n if n else np.nan)
+        half = sstats.t.ppf(1 - alpha / 2, n - 1) * d.std(ddof=1) * np.sqrt(factor) if n > 1 else np.nan
         row = {"pitfall": pitfall, "repeats": n, "honest AUC": g["honest"].mean(), "shortcut AUC": g["shortcut"].mean(),
                "optimism": d.mean(), "ci_low": d.mean() - half, "ci_high": d.mean() + half,
                "shortcut better (%)": 100 * (d > 0).mean()}
@@ -261,6 +307,7 @@ def ceiling(findings: pd.DataFrame, y: pd.Series, groups: pd.Series, classes, *,
         The ground truth an image shows (numeric or categorical columns), indexed like ``y``.
     """
     X = pd.get_dummies(findings, drop_first=False, dtype=float)
+    X = X.loc[:, X.nunique() > 1]  # a finding this cohort never varies carries nothing
     data = AuditData(X, y, groups, pd.Series("all", index=y.index), tuple(classes)).check()
     model = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(max_iter=5000))])
     split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(X, y, groups)
@@ -268,15 +315,19 @@ def ceiling(findings: pd.DataFrame, y: pd.Series, groups: pd.Series, classes, *,
     return metrics.auc_score(data.y.to_numpy(), proba, data.classes)
 
 
-#: What the synthetic phantom draws into the image (:mod:`ovfkit.synth`): the findings an image model could read.
-#: ``cleft`` is the intravertebral vacuum cleft or fluid (drawn); marrow edema itself is not drawn, only the
-#: condensation band that often comes with it.
-VISIBLE = ("morphology", "height_loss", "retropulsion_mm", "condensation_band", "endplate_sclerosis", "osteophyte",
-           "cleft", "bmd_tscore")
+#: What the synthetic phantom draws into each modality's image (:mod:`ovfkit.synth`): the findings an image model
+#: could read. ``cleft`` is the intravertebral vacuum cleft or fluid; marrow edema itself is not drawn, only the
+#: condensation band that often comes with it; endplate sclerosis and osteophytes are drawn on radiographs only.
+VISIBLE = {
+    "xray": ("morphology", "height_loss", "retropulsion_mm", "condensation_band", "endplate_sclerosis", "osteophyte",
+             "cleft", "bmd_tscore"),
+    "ct": ("morphology", "height_loss", "retropulsion_mm", "condensation_band", "cleft", "bmd_tscore"),
+}
 
 
-def truth_findings(truth: pd.DataFrame, manifest: pd.DataFrame, *, clinical: bool = False) -> pd.DataFrame:
-    """The true findings behind each vertebra's image (:data:`VISIBLE`), from the synthetic cohort's ``truth.csv``.
+def truth_findings(truth: pd.DataFrame, manifest: pd.DataFrame, modality: str, *, clinical: bool = False) -> pd.DataFrame:
+    """The true findings that the phantom drew into each vertebra's image (:data:`VISIBLE`), from the synthetic
+    cohort's ``truth.csv``.
 
     Parameters
     ----------
@@ -284,37 +335,48 @@ def truth_findings(truth: pd.DataFrame, manifest: pd.DataFrame, *, clinical: boo
         ``truth.csv`` indexed by vertebra id (:func:`ovfkit.acute_chronic._truth`).
     manifest : DataFrame
         The loaded manifest (its ``bmd_tscore``); its index chooses and orders the rows.
+    modality : {"xray", "ct"}
     clinical : bool
         Add the clinical finding (pain pattern, neurology), which no image shows.
 
     Returns
     -------
-    DataFrame, shape (n_vertebrae, 8 or 9), indexed like ``manifest``.
+    DataFrame, shape (n_vertebrae, len(VISIBLE[modality]) [+ 1]), indexed like ``manifest``.
     """
+    if modality not in VISIBLE:
+        raise ValueError(f"modality {modality!r} is not one of {', '.join(VISIBLE)}")
     missing = manifest.index.difference(truth.index)
     if len(missing):
         raise ValueError(f"truth.csv has no row for {len(missing)} manifest vertebra(e) (first: {missing[0]}); "
                          "it must come from the same synthetic cohort as the manifest")
     t = truth.loc[manifest.index]
-    out = pd.DataFrame({
+
+    def flag(c):
+        return t[c].astype(str).str.lower().eq("true").astype(float) if t[c].dtype == object else t[c].astype(float)
+
+    every = pd.DataFrame({
         "morphology": t["morphology_finding"].astype(str), "height_loss": t["height_loss"].astype(float),
         "retropulsion_mm": t["retropulsion_mm"].astype(float),
-        **{c: t[c].astype(str).str.lower().eq("true").astype(float) if t[c].dtype == object else t[c].astype(float)
-           for c in ("condensation_band", "endplate_sclerosis", "osteophyte")},
+        **{c: flag(c) for c in ("condensation_band", "endplate_sclerosis", "osteophyte")},
         "cleft": t["mri_finding"].where(t["mri_finding"].isin(["vacuum_cleft", "fluid"]), "none").astype(str),
         "bmd_tscore": manifest["bmd_tscore"].astype(float)}, index=manifest.index)
+    out = every[list(VISIBLE[modality])]
     if clinical:
-        out["clinical"] = t["clinical_finding"].astype(str)
+        out = out.assign(clinical=t["clinical_finding"].astype(str))
     return out
 
 
-def ceiling_table(truth: pd.DataFrame, manifest: pd.DataFrame, y: pd.Series, classes, *, folds: int = 5,
-                  seed: int = 0) -> pd.DataFrame:
+#: The rows of :func:`ceiling_table`.
+SHOWN, WITH_CLINICAL = "the findings the image shows", "those and the clinical finding"
+
+
+def ceiling_table(truth: pd.DataFrame, manifest: pd.DataFrame, modality: str, y: pd.Series, classes, *,
+                  folds: int = FOLDS, seed: int = 0) -> pd.DataFrame:
     """:func:`ceiling` from what the image shows, and from that plus the clinical record (one row each)."""
     groups = manifest["patient_id"].astype(str)
     rows = []
-    for what, clinical in (("the findings the image shows", False), ("those and the clinical finding", True)):
-        found = truth_findings(truth, manifest, clinical=clinical)
+    for what, clinical in ((SHOWN, False), (WITH_CLINICAL, True)):
+        found = truth_findings(truth, manifest, modality, clinical=clinical)
         rows.append({"model given": what, "findings": ", ".join(found.columns),
                      "AUC": ceiling(found, y.loc[manifest.index], groups, classes, folds=folds, seed=seed)})
     return pd.DataFrame(rows)
@@ -324,8 +386,8 @@ def study_data(manifest: pd.DataFrame, settings, *, cache_dir, n_jobs: int = 1) 
     """The audit's data for one study: reader 1's radiomics features (the study's parameter file, from the
     run's cache), the study's label, patients and centers.
 
-    Vertebrae whose extraction failed and features that are not finite for every vertebra are left out and
-    returned, so that the page can name them.
+    Vertebrae whose extraction failed and features that are not finite for every vertebra (or constant) are
+    left out and returned, so that the page can name them.
 
     Parameters
     ----------
@@ -364,10 +426,24 @@ def study_data(manifest: pd.DataFrame, settings, *, cache_dir, n_jobs: int = 1) 
     return data, pd.DataFrame(dropped, columns=["what", "name", "reason"])
 
 
-def clustering_table(data: AuditData, *, folds: int = 5, seed: int = 0, model: Pipeline | None = None) -> pd.DataFrame:
+def oof_proba(data: AuditData, *, folds: int = FOLDS, seed: int = 0, model: Pipeline | None = None) -> np.ndarray:
+    """The lean model's out-of-fold class probabilities, shape (n_vertebrae, n_classes), over ``folds``
+    patient-grouped folds (``StratifiedGroupKFold``, seed ``seed``: the folds of :func:`ceiling` too)."""
+    model = model if model is not None else lean_model()
+    data.check()
+    split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(data.X, data.y, data.groups)
+    return _oof_proba(model, data.X, data.y, data.classes, split)
+
+
+def oof_auc(data: AuditData, *, folds: int = FOLDS, seed: int = 0) -> float:
+    """The headline AUC (:func:`ovfkit.metrics.auc_score`) of :func:`oof_proba`."""
+    return metrics.auc_score(data.y.to_numpy(), oof_proba(data, folds=folds, seed=seed), data.classes)
+
+
+def clustering_table(data: AuditData, *, folds: int = FOLDS, seed: int = 0, model: Pipeline | None = None) -> pd.DataFrame:
     """How much treating a patient's vertebrae as independent narrows the AUC's standard error, on this cohort.
 
-    The lean model's out-of-fold probabilities (patient-grouped folds) are scored one class against the rest
+    The lean model's out-of-fold probabilities (:func:`oof_proba`) are scored one class against the rest
     (the positive class alone for two classes); for each, DeLong's standard error with every vertebra
     independent and Obuchowski's with the vertebrae clustered by patient (:func:`ovfkit.stats.clustering_effect`).
 
@@ -378,10 +454,7 @@ def clustering_table(data: AuditData, *, folds: int = 5, seed: int = 0, model: P
     """
     from ovfkit import stats
 
-    model = model if model is not None else lean_model()
-    data.check()
-    split = StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(data.X, data.y, data.groups)
-    proba = _oof_proba(model, data.X, data.y, data.classes, split)
+    proba = oof_proba(data, folds=folds, seed=seed, model=model)
     shown = data.classes[1:] if len(data.classes) == 2 else data.classes
     rows = []
     for k in shown:
@@ -396,46 +469,64 @@ def clustering_table(data: AuditData, *, folds: int = 5, seed: int = 0, model: P
 
 
 DEEP_PITFALL = "fine-tuning without cross-fitting"
+DEEP_KINDS = ("cross-fitted", "in-sample")
 
 
-def deep_leak(tables: dict, y: pd.Series, groups: pd.Series, classes, *, n_repeats: int = 5, folds: int = 5,
-              seed: int = 0, model: Pipeline | None = None) -> pd.DataFrame:
-    """The deep fine-tuning pitfall: the cross-validated AUC on the training rows from deep features of a
-    network fine-tuned on every training row (``in-sample``: each row's features have seen its label) against
-    cross-fitted ones (``cross-fitted``: each row's features come from a network that never saw its patient).
+def deep_leak(tables: dict, y: pd.Series, groups: pd.Series, train, test, classes, *, n_repeats: int = 5,
+              folds: int = FOLDS, seed: int = 0, model: Pipeline | None = None) -> pd.DataFrame:
+    """The deep fine-tuning pitfall: what a pipeline's cross-validation on the training rows claims, against
+    what the same pipeline reaches on test rows that no network and no classifier saw.
+
+    Each kind of deep features (``tables``) makes a pipeline: the lean model on those features. Its claim is
+    the AUC of ``folds``-fold patient-grouped cross-validation on the ``train`` rows (repeated with seeds
+    ``seed + r``); its truth is the AUC on the ``test`` rows of the lean model fitted on every ``train`` row.
+    With ``in-sample`` features (one network fine-tuned on every training row: each training row's features
+    have seen its label) the claim is optimistic; with ``cross-fitted`` ones (each training row's features from
+    a network that never saw its patient) it should not be. The pitfall's rows (:func:`run`'s format) take the
+    in-sample pipeline: ``honest`` is its test AUC (the same in every repeat), ``shortcut`` its cross-validated
+    claim; the cross-fitted pipeline's two AUCs ride along as ``control_cv`` and ``control_test``.
 
     Parameters
     ----------
     tables : dict
-        ``{"cross-fitted": DataFrame, "in-sample": DataFrame}``, the deep features of the training rows
-        (:func:`ovfkit.deep.deep_features` with ``training_rows=``), rows indexed by vertebra id.
+        ``{"cross-fitted": DataFrame, "in-sample": DataFrame}``: deep features (:func:`deep_tables`) of every
+        ``train`` and ``test`` row, indexed by vertebra id.
     y, groups : Series
-        Label and patient of every training row.
-    n_repeats : int
-        Repeated patient-grouped ``folds``-fold cross-validation, repeat ``r`` with seed ``seed + r``.
+        Label and patient of every row, indexed by vertebra id.
+    train, test : index-like
+        Vertebra ids of the training rows (the networks' training cohort) and of the test rows (a held-out
+        cohort of the same center, so that only the leak separates claim from truth).
 
     Returns
     -------
-    DataFrame in :func:`run`'s format: ``pitfall``, ``repeat``, ``honest``, ``shortcut``, ``optimism``.
+    DataFrame: ``pitfall``, ``repeat``, ``honest``, ``shortcut``, ``optimism``, ``control_cv``,
+    ``control_test``, ``test_fraction`` (1 / folds).
     """
-    if set(tables) != {"cross-fitted", "in-sample"}:
+    if set(tables) != set(DEEP_KINDS):
         raise ValueError(f"tables has {sorted(tables)}; pass both 'cross-fitted' and 'in-sample' deep features")
-    rows = y.index
+    train, test = pd.Index(train), pd.Index(test)
     for how, X in tables.items():
-        missing = rows.difference(X.index)
+        missing = train.append(test).difference(X.index)
         if len(missing):
-            raise ValueError(f"the {how} deep features lack {len(missing)} training vertebra(e) (first: {missing[0]})")
+            raise ValueError(f"the {how} deep features lack {len(missing)} vertebra(e) (first: {missing[0]})")
     model = model if model is not None else lean_model()
+    truth = {}
+    for how, X in tables.items():
+        fitted = clone(model).set_params(select__k=min(model.named_steps["select"].k, X.shape[1]))
+        fitted.fit(X.loc[train], y.loc[train])
+        truth[how] = _auc(fitted, X.loc[test], y.loc[test], tuple(classes))
     out = []
     for r in range(n_repeats):
-        split = list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed + r).split(rows, y, groups.loc[rows]))
-        auc = {}
-        for how, X in tables.items():
-            proba = _oof_proba(model, X.loc[rows], y, classes, split)
-            auc[how] = metrics.auc_score(y.to_numpy(), proba, tuple(classes))
-        out.append({"pitfall": DEEP_PITFALL, "repeat": r, "honest": auc["cross-fitted"], "shortcut": auc["in-sample"]})
+        split = list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed + r).split(
+            train, y.loc[train], groups.loc[train]))
+        claim = {how: metrics.auc_score(y.loc[train].to_numpy(), _oof_proba(model, X.loc[train], y.loc[train],
+                                                                             classes, split), tuple(classes))
+                 for how, X in tables.items()}
+        out.append({"pitfall": DEEP_PITFALL, "repeat": r, "honest": truth["in-sample"], "shortcut": claim["in-sample"],
+                    "control_cv": claim["cross-fitted"], "control_test": truth["cross-fitted"]})
     res = pd.DataFrame(out)
     res["optimism"] = res["shortcut"] - res["honest"]
+    res["test_fraction"] = 1 / folds
     return res
 
 
@@ -445,27 +536,29 @@ STUDY_LABELS = {"xray": "ASTLOF, X-ray", "ct": "ASTLOF, CT", "acute-chronic": "a
 
 
 def applicable(data: AuditData) -> tuple[list, dict]:
-    """The pitfalls that apply to ``data``, and for the others why not (a one-center cohort has no other
-    center to compare a random split with)."""
+    """The pitfalls of :data:`PITFALLS` that apply to ``data``, and for the others why not: a one-center cohort
+    has no other center to compare a random split with, and nothing for ComBat to harmonize."""
     reasons = {}
     if data.center.nunique() < 2:
         reasons["random split as external"] = "one center: no other center's patients to compare with"
+        reasons["harmonization on all rows"] = "one center: ComBat has no batches to harmonize"
     return [p for p in PITFALLS if p not in reasons], reasons
 
 
-def deep_tables(manifest: pd.DataFrame, settings, *, backbone: str, cache_dir, progress: bool = False) -> dict:
-    """The training rows' deep features of ``backbone``, cross-fitted (the book's, from its cache) and
+def deep_tables(manifest: pd.DataFrame, settings, *, backbone: str, cache_dir, cohorts=("train", "internal"),
+                progress: bool = False) -> dict:
+    """Deep features of ``backbone`` for the ``cohorts`` rows, cross-fitted (the book's, from its cache) and
     in-sample (one network fine-tuned on every training row: the shortcut), for :func:`deep_leak`."""
     from pathlib import Path
 
     from ovfkit import deep
 
-    train = manifest.index[manifest["cohort"] == "train"]
+    rows = manifest.index[manifest["cohort"].isin(cohorts)]
     out = {}
-    for how in ("cross-fitted", "in-sample"):
+    for how in DEEP_KINDS:
         table = deep.deep_features(manifest, backbone, settings.deep, cache_dir=Path(cache_dir) / "deep",
                                    task=settings.task, training_rows=how, progress=progress).features
-        out[how] = table.loc[table.index.intersection(train)]
+        out[how] = table.loc[table.index.intersection(rows)]
     return out
 
 
@@ -477,37 +570,47 @@ def summary(optimism: pd.DataFrame, ceilings: pd.DataFrame, clustering: pd.DataF
     optimism : DataFrame
         :func:`optimism_table` rows.
     ceilings : DataFrame
-        :func:`ceiling_table` rows, plus ``honest AUC`` (the lean model's) per study.
+        :func:`ceiling_table` rows, plus ``model AUC`` (the lean model's out-of-fold AUC, :func:`oof_auc`) and
+        ``label`` (``astlof`` or another task's name) per study.
     clustering : DataFrame
         :func:`clustering_table` rows.
     """
     out = []
     if len(optimism):
-        top = optimism.loc[optimism["optimism"].idxmax()]
-        out.append(f"The costliest shortcut is **{top['pitfall']}** ({top['study']}): the AUC it reports is "
-                   f"{top['optimism']:+.3f} above the honest one (95% CI {top['ci_low']:+.3f} to {top['ci_high']:+.3f}; "
-                   f"{top['honest AUC']:.3f} honest, {top['shortcut AUC']:.3f} reported).")
         sure = optimism[optimism["ci_low"] > 0]
-        per = sure.groupby("pitfall", sort=False)["study"].apply(list)
-        total = optimism.groupby("pitfall", sort=False)["study"].size()
-        parts = [f"{p} ({len(per[p])} of {total[p]} studies)" for p in per.index]
-        if parts:
-            out.append("Shortcuts whose optimism is above zero beyond the 95% CI: " + "; ".join(parts) + ".")
-        unsure = [p for p in total.index if p not in per.index]
-        if unsure:
-            out.append("No study shows an optimism beyond its CI for: " + ", ".join(unsure) + ".")
+        if len(sure):
+            top = sure.loc[sure["optimism"].idxmax()]
+            out.append(f"Of the shortcuts whose optimism is above zero beyond its interval, **{top['pitfall']}** "
+                       f"({top['study']}) has the largest: its AUC is {top['optimism']:+.3f} above the honest one "
+                       f"(95% CI {top['ci_low']:+.3f} to {top['ci_high']:+.3f}; {top['honest AUC']:.3f} honest, "
+                       f"{top['shortcut AUC']:.3f} reported).")
+            per = sure.groupby("pitfall", sort=False)["study"].size()
+            total = optimism.groupby("pitfall", sort=False)["study"].size()
+            out.append("Optimism above zero beyond the interval: " + "; ".join(
+                f"{p} ({per[p]} of {total[p]} studies)" for p in per.index) + ".")
+            rest = [p for p in total.index if p not in per.index]
+            if rest:
+                out.append("No study shows an optimism beyond its interval for: " + ", ".join(rest) + ".")
+        else:
+            out.append("No shortcut's optimism is above zero beyond its interval on any study.")
     if len(ceilings):
-        shown = ceilings[ceilings["model given"] == "the findings the image shows"]
-        gap = shown.loc[(shown["AUC"] - shown["honest AUC"]).idxmax()]
+        shown = ceilings[ceilings["model given"] == SHOWN]
         out.append("Given every finding the image shows, a linear model reaches AUC "
                    + ", ".join(f"{r.AUC:.3f} ({r.study})" for r in shown.itertuples())
-                   + f"; the audit's model is furthest below that reach on {gap['study']} "
-                   f"({gap['honest AUC']:.3f}).")
-        clin = ceilings.pivot(index="study", columns="model given", values="AUC")
-        gain = (clin["those and the clinical finding"] - clin["the findings the image shows"]).sort_values()
-        out.append(f"Adding the clinical finding, which no image shows, raises that reach by {gain.iloc[-1]:+.3f} "
-                   f"on {gain.index[-1]} and by {gain.iloc[0]:+.3f} on {gain.index[0]}: that much of the label is "
-                   "out of any image model's sight.")
+                   + "; the audit's radiomics model, on the same folds, "
+                   + ", ".join(f"{v:.3f}" for v in shown["model AUC"])
+                   + ".")
+        wide = ceilings.pivot(index="study", columns="model given", values="AUC")
+        gain = (wide[WITH_CLINICAL] - wide[SHOWN]).reindex(shown["study"])
+        label = shown.set_index("study")["label"]
+        astlof = [f"{gain[s]:+.3f} ({s})" for s in gain.index if label[s] == "astlof"]
+        other = [f"{gain[s]:+.3f} ({s})" for s in gain.index if label[s] != "astlof"]
+        if astlof:
+            out.append("Adding the clinical finding, one of the four scored ASTLOF components and drawn in no image, "
+                       f"changes that reach by {', '.join(astlof)}: a share of the ASTLOF label no image model can read.")
+        if other:
+            out.append(f"For the acute/fresh vs chronic/old labels the clinical finding is only a correlate; adding it "
+                       f"changes the reach by {', '.join(other)}.")
     if len(clustering):
         worst = clustering.loc[clustering["narrowing"].idxmax()]
         where = (f"{worst['study']}, class {worst['class']}, {worst['vertebrae per patient']:.2f} vertebrae per "
@@ -515,7 +618,7 @@ def summary(optimism: pd.DataFrame, ceilings: pd.DataFrame, clustering: pd.DataF
         if worst["narrowing"] > 0:
             out.append(f"Treating a patient's vertebrae as independent makes the AUC's standard error up to "
                        f"{100 * worst['narrowing']:.0f}% too small ({where}); Obuchowski's clustered variance "
-                       "corrects it.")
+                       "accounts for the clustering.")
         else:
             out.append("Treating a patient's vertebrae as independent does not make the AUC's standard error too "
                        f"small on these cohorts (at most {100 * worst['narrowing']:.0f}%, {where}).")

@@ -331,7 +331,7 @@ def optimism_forest(table: pd.DataFrame):
     ax.axvline(0, color="0.4", lw=1, ls="--", zorder=0)
     ax.set_yticks(range(len(pitfalls)), pitfalls)
     ax.invert_yaxis()
-    ax.set_xlabel("optimism: shortcut AUC minus honest AUC (bars: 95% CI over repeats)")
+    ax.set_xlabel("optimism: shortcut AUC minus honest AUC (bars: 95% interval over the resplits)")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.07 - 0.35 / fig.get_figheight()),
               ncol=min(4, len(studies)), frameon=False)
     ax.grid(axis="x", color="0.9", zorder=0)
