@@ -295,6 +295,24 @@ def optimism_table(results: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def choice_table(results: pd.DataFrame) -> pd.DataFrame:
+    """For the pitfalls that choose (a penalty, a classifier): what each arm chose over the repeats, most often
+    first (``"RF (×3), MLP (×2)"``), and the share of repeats in which the two choices differ; one row per study (when
+    ``results`` has a ``study`` column) and pitfall."""
+    if "choice_shortcut" not in results:
+        return pd.DataFrame(columns=["pitfall", "honest arm chose", "shortcut arm chose", "choices differ (%)"])
+    rows = results.dropna(subset=["choice_shortcut"])
+    keys = [k for k in ("study", "pitfall") if k in rows]
+
+    def counts(values):
+        return ", ".join(f"{k} (×{v})" for k, v in values.value_counts().items())
+
+    return rows.groupby(keys, sort=False).apply(lambda g: pd.Series({
+        "honest arm chose": counts(g["choice_honest"]), "shortcut arm chose": counts(g["choice_shortcut"]),
+        "choices differ (%)": 100 * (g["choice_honest"] != g["choice_shortcut"]).mean()}),
+        include_groups=False).reset_index()
+
+
 def ceiling(findings: pd.DataFrame, y: pd.Series, groups: pd.Series, classes, *, folds: int = 5,
             seed: int = 0) -> float:
     """The AUC a model reaches from the true findings themselves (patient-grouped cross-validation of a
@@ -582,7 +600,7 @@ def summary(optimism: pd.DataFrame, ceilings: pd.DataFrame, clustering: pd.DataF
             top = sure.loc[sure["optimism"].idxmax()]
             out.append(f"Of the shortcuts whose optimism is above zero beyond its interval, **{top['pitfall']}** "
                        f"({top['study']}) has the largest: its AUC is {top['optimism']:+.3f} above the honest one "
-                       f"(95% CI {top['ci_low']:+.3f} to {top['ci_high']:+.3f}; {top['honest AUC']:.3f} honest, "
+                       f"(95% interval {top['ci_low']:+.3f} to {top['ci_high']:+.3f}; {top['honest AUC']:.3f} honest, "
                        f"{top['shortcut AUC']:.3f} reported).")
             per = sure.groupby("pitfall", sort=False)["study"].size()
             total = optimism.groupby("pitfall", sort=False)["study"].size()

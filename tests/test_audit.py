@@ -249,3 +249,12 @@ def test_summary_names_the_largest_sure_optimism_the_reach_and_the_narrowing():
     assert "0.900 (A), 0.800 (B)" in text and "same folds, 0.700, 0.600" in text
     none = " ".join(audit.summary(optimism.assign(ci_low=-0.1), ceilings.iloc[:0], clustering.iloc[:0]))
     assert none == "No shortcut's optimism is above zero beyond its interval on any study."
+
+
+def test_choice_table_counts_each_arms_choices_and_how_often_they_differ():
+    res = pd.DataFrame({"study": "A", "pitfall": ["best of nine on test"] * 3 + ["training AUC"],
+                        "choice_honest": ["LR", "LR", "RF", None], "choice_shortcut": ["RF", "LR", "RF", None]})
+    table = audit.choice_table(res)
+    assert table.to_dict("records") == [{"study": "A", "pitfall": "best of nine on test", "honest arm chose": "LR (×2), RF (×1)",
+                                        "shortcut arm chose": "RF (×2), LR (×1)", "choices differ (%)": pytest.approx(100 / 3)}]
+    assert audit.choice_table(res.drop(columns=["choice_honest", "choice_shortcut"])).empty
