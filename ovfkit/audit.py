@@ -395,7 +395,8 @@ def ceiling_table(truth: pd.DataFrame, manifest: pd.DataFrame, modality: str, y:
     rows = []
     for what, clinical in ((SHOWN, False), (WITH_CLINICAL, True)):
         found = truth_findings(truth, manifest, modality, clinical=clinical)
-        rows.append({"model given": what, "findings": ", ".join(found.columns),
+        varies = [c for c in found.columns if found[c].nunique() > 1]  # what this design never draws carries nothing
+        rows.append({"model given": what, "findings": ", ".join(varies),
                      "AUC": ceiling(found, y.loc[manifest.index], groups, classes, folds=folds, seed=seed)})
     return pd.DataFrame(rows)
 
@@ -601,7 +602,9 @@ def summary(optimism: pd.DataFrame, ceilings: pd.DataFrame, clustering: pd.DataF
             out.append(f"Of the shortcuts whose optimism is above zero beyond its interval, **{top['pitfall']}** "
                        f"({top['study']}) has the largest: its AUC is {top['optimism']:+.3f} above the honest one "
                        f"(95% interval {top['ci_low']:+.3f} to {top['ci_high']:+.3f}; {top['honest AUC']:.3f} honest, "
-                       f"{top['shortcut AUC']:.3f} reported).")
+                       f"{top['shortcut AUC']:.3f} reported)"
+                       + (": an interval over cross-validation seeds that leaves out the test AUC's own sampling error."
+                          if top["pitfall"] == DEEP_PITFALL else "."))
             per = sure.groupby("pitfall", sort=False)["study"].size()
             total = optimism.groupby("pitfall", sort=False)["study"].size()
             out.append("Optimism above zero beyond the interval: " + "; ".join(

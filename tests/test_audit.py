@@ -232,6 +232,7 @@ def test_the_clinical_finding_raises_the_ceiling_when_the_label_depends_on_it():
     table = audit.ceiling_table(truth, manifest, "xray", pd.Series(np.minimum(score, 2), index=idx), (0, 1, 2))
     assert list(table["model given"]) == ["the findings the image shows", "those and the clinical finding"]
     assert table["AUC"].iloc[1] > table["AUC"].iloc[0] + 0.1 and table["AUC"].iloc[1] > 0.95
+    assert "osteophyte" not in table["findings"].iloc[0] and "morphology" in table["findings"].iloc[0]  # never drawn here
 
 
 def test_summary_names_the_largest_sure_optimism_the_reach_and_the_narrowing():
