@@ -184,13 +184,30 @@ class MaskColumn(str, Enum):
     mask_reader1_repeat = "mask_reader1_repeat"
 
 
-@features_app.command("radiomics")
+#: ``ovfkit features radiomics --help``: what the default settings assume, and when to harmonize.
+RADIOMICS_HELP = (
+    "PyRadiomics features; failed cases are listed and skipped, all failing exits 1.\n\n"
+    "The defaults assume: on X-ray, uncalibrated grey values (xray: z-scored per image, resampled to 0.3 mm, "
+    "bin width 25 on the z-score x100 scale); on CT, calibrated HU and slices up to about 2 mm (ct_volume: the "
+    "3-D vertebral body resampled to 2 mm isotropic voxels with linear interpolation, 32 bins per ROI, "
+    "-200..1500 HU, no normalization). Coarse voxels and a fixed bin count keep scanner noise out of the "
+    "texture. The radiomics "
+    "chapter's sensitivity study chose them; benchmarks/peer.py compares them with AutoRadiomics' CT defaults.\n\n"
+    "Multicenter data: no setting removes every center's calibration offset, kernel or noise from every "
+    "feature. Before pooling centers, compare each center's features with the training center's within a class "
+    "(the chapter's shift, ovfkit.transport.center_shift), and harmonize (ComBat fitted on the training rows) "
+    "when a center differs in scanner, kernel, calibration or noise. ct_volume_1mm (zhang2023) and ct_sagittal "
+    "(liu2025) repeat the papers and transport worse on the synthetic centers."
+)
+
+
+@features_app.command("radiomics", help=RADIOMICS_HELP)
 def features_radiomics(
     manifest: Path = typer.Option(..., help="Manifest CSV (validated first)."),
     out: Path = typer.Option(..., help="Parquet file to write: one row per vertebra, PyRadiomics' feature names."),
     params: Optional[str] = typer.Option(
-        None, help="PyRadiomics parameter YAML, or a shipped name (xray, ct_sagittal, ct_volume); "
-                   "default: the modality's shipped file."),
+        None, help="PyRadiomics parameter YAML, or a shipped name (xray, ct_volume, ct_volume_1mm, ct_sagittal); "
+                   "default: xray on X-ray, ct_volume on CT."),
     jobs: int = typer.Option(-1, help="Local worker processes (-1: all cores)."),
     scheduler: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://host:8786) instead of local workers."),
     cache_dir: Optional[Path] = typer.Option(None, help="Per-case cache folder (keyed by content and settings)."),
@@ -198,7 +215,7 @@ def features_radiomics(
         MaskColumn.mask, help="Whose outline: reader 1's (mask), reader 2's (mask_reader2) or reader 1's repeat "
                               "outline drawn weeks later (mask_reader1_repeat)."),
 ) -> None:
-    """PyRadiomics features; failed cases are listed and skipped, all failing exits 1."""
+    """PyRadiomics features; failed cases are listed and skipped, all failing exits 1 (help: RADIOMICS_HELP)."""
     from ovfkit import radiomics
 
     m, modalities = _load_for_features(manifest, "radiomics", allow_mixed=params is not None)

@@ -559,3 +559,62 @@ def cnn_comparison_findings(pooled: pd.DataFrame, delong: pd.DataFrame, ranks: p
                    f"({hi['architecture']}); {below} of {len(c)} networks have a slope whose 95% CI lies below 1, "
                    "that is, probabilities too extreme to be read as risks without recalibration.")
     return out
+
+
+def transport_findings(table: pd.DataFrame, families: pd.DataFrame, params: str = "") -> list[str]:
+    """The radiomics sensitivity study in words (``transport_sensitivity`` and ``transport_families``, from
+    :func:`ovfkit.transport.sensitivity`); a value that could not be computed (a tiny cohort) is left out."""
+    if table.empty:
+        return []
+    out = []
+    cohorts = [c[6:] for c in table.columns if c.startswith("shift ")]
+    aucs = [c[4:] for c in table.columns if c.startswith("AUC ") and not c.endswith(("ComBat", "low", "high"))
+            and c != "AUC pooled"]
+    shipped = table[table["choice"] == "shipped"]
+    if len(shipped):
+        r = shipped.iloc[0]
+        per = ", ".join(f"{c} {r[f'AUC {c}']:.3f}" for c in aucs if pd.notna(r[f"AUC {c}"]))
+        if per:
+            combat = f" and {r['AUC pooled, ComBat']:.3f} with it" if pd.notna(r["AUC pooled, ComBat"]) else ""
+            out.append(f"As shipped{f' (`{params}`)' if params else ''}, the fixed model's held-out AUC is {per}; "
+                       f"pooled over the held-out cohorts "
+                       f"{auc_text(r['AUC pooled'], r['AUC pooled low'], r['AUC pooled high'])} without ComBat{combat}.")
+        shifts = {c: r[f"shift {c}"] for c in cohorts if pd.notna(r[f"shift {c}"])}
+        if shifts:
+            far = max(shifts, key=shifts.get)
+            base = f" (internal, the training center itself: {shifts['internal']:.2f}, the sampling error)" \
+                if "internal" in shifts and far != "internal" else ""
+            out.append(f"Within each class, the shipped features of the {far} cohort sit a median {shifts[far]:.2f} "
+                       f"training standard deviations from the training center's{base}.")
+            fam = families[(families["choice"] == "shipped") & (families["cohort"] == far)].dropna(subset=["shift"])
+            if len(fam):
+                top = fam.loc[fam["shift"].idxmax()]
+                out.append(f"The shipped family that moves most at the {far} cohort: {top['image']} "
+                           f"{top['feature_class']} ({top['shift']:.2f} standard deviations, {int(top['features'])} "
+                           "features).")
+    changes = table[~table["choice"].isin(["shipped", "reference"])].dropna(subset=["AUC pooled"])
+    if len(changes):
+        ref = table[(table["choice"] == "reference")].dropna(subset=["AUC pooled"])
+        best, worst = changes.loc[changes["AUC pooled"].idxmax()], changes.loc[changes["AUC pooled"].idxmin()]
+        ref_text = f"; the original image as shipped scores {ref.iloc[0]['AUC pooled']:.3f}" if len(ref) else ""
+        out.append(f"Changed one at a time, the choices move the pooled AUC without ComBat from {worst['AUC pooled']:.3f} "
+                   f"({worst['choice']}: {worst['variant']}) to {best['AUC pooled']:.3f} ({best['choice']}: "
+                   f"{best['variant']}){ref_text}.")
+    far = [f"shift {c}" for c in cohorts if c != "internal"]
+    moved = table[~table["choice"].isin(["shipped", "reference"])]
+    moved = moved.assign(shift=moved[far].max(axis=1)).dropna(subset=["shift"]) if far else moved.iloc[:0]
+    if len(moved):
+        most, least = moved.loc[moved["shift"].idxmax()], moved.loc[moved["shift"].idxmin()]
+        out.append(f"The largest within-class shift at a center other than training's comes with {most['choice']}: "
+                   f"{most['variant']} ({most['shift']:.2f}), the smallest with {least['choice']}: "
+                   f"{least['variant']} ({least['shift']:.2f}).")
+    rated = table.dropna(subset=["AUC pooled", "AUC pooled, ComBat"])
+    if len(rated):
+        up = int((rated["AUC pooled, ComBat"] > rated["AUC pooled"]).sum())
+        out.append(f"ComBat raises the pooled AUC of {up} of {len(rated)} variants.")
+    if len(shipped) and pd.notna(shipped.iloc[0]["AUC pooled low"]):
+        r = shipped.iloc[0]
+        out.append(f"The pooled AUC's 95% CI as shipped is {r['AUC pooled high'] - r['AUC pooled low']:.2f} wide: on this "
+                   "subsample, differences between variants smaller than that are not established; the shifts are "
+                   "the steadier measure.")
+    return out

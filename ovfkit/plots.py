@@ -339,6 +339,63 @@ def optimism_forest(table: pd.DataFrame):
     return fig, table
 
 
+def transport_shift(families: pd.DataFrame):
+    """Heatmap of the within-class center shift per variant (rows) and feature class (columns), one panel per
+    held-out cohort (:func:`ovfkit.transport.sensitivity`'s ``families``; a cell is the median over the
+    variant's image types of their median shift, in training standard deviations)."""
+    import seaborn as sns
+
+    families = families.assign(feature_class=families["feature_class"].replace({"shape2D": "shape"}))
+    data = (families.groupby(["variant", "cohort", "feature_class"], sort=False)["shift"].median().reset_index())
+    order = list(dict.fromkeys(families["variant"]))
+    cohorts = [c for c in dict.fromkeys(data["cohort"])]
+    classes = sorted(data["feature_class"].unique())
+    vmax = max(1.0, float(np.nanquantile(data["shift"], 0.98)))
+    fig, axes = plt.subplots(1, len(cohorts), figsize=(0.55 * len(classes) * len(cohorts) + 4.2, 0.32 * len(order) + 1.8),
+                             sharey=True, squeeze=False)
+    for ax, cohort in zip(axes[0], cohorts):
+        grid = data[data["cohort"] == cohort].pivot(index="variant", columns="feature_class", values="shift")
+        grid = grid.reindex(index=order, columns=classes)
+        sns.heatmap(grid, ax=ax, cmap="rocket_r", vmin=0, vmax=vmax, annot=True, fmt=".1f", annot_kws={"size": 7},
+                    cbar=ax is axes[0][-1], cbar_kws={"label": "median |within-class shift| (training SD)"})
+        ax.set_title(cohort)
+        ax.set_xlabel("feature class")
+        ax.set_ylabel("variant" if ax is axes[0][0] else "")
+    fig.tight_layout()
+    return fig, data
+
+
+def transport_auc(table: pd.DataFrame):
+    """Held-out AUC per cohort of every variant, without (filled) and with ComBat (open markers), from
+    :func:`ovfkit.transport.sensitivity`'s table; one row per variant, the pooled AUC with its 95% CI."""
+    cohorts = [c[4:] for c in table.columns if c.startswith("AUC ") and not c.endswith(("ComBat", "low", "high"))]
+    order = list(table["variant"])
+    colors = plt.get_cmap("tab10").colors
+    fig, ax = plt.subplots(figsize=(7.5, 0.3 * len(order) + 1.8))
+    step = 0.7 / max(1, len(cohorts))
+    rows = []
+    for j, c in enumerate(cohorts):
+        y = np.arange(len(order)) + (j - (len(cohorts) - 1) / 2) * step
+        plain, harm = table[f"AUC {c}"].to_numpy(float), table[f"AUC {c}, ComBat"].to_numpy(float)
+        if c == "pooled" and "AUC pooled low" in table:  # the pooled AUC with its 95% CI (no harmonization)
+            lo, hi = table["AUC pooled low"].to_numpy(float), table["AUC pooled high"].to_numpy(float)
+            ax.errorbar(plain, y, xerr=[plain - lo, hi - plain], fmt="o", color=colors[j % 10], ms=5, capsize=2,
+                        label="pooled (bars: 95% CI)")
+        else:
+            ax.plot(plain, y, "o", color=colors[j % 10], ms=5, label=f"{c}")
+        ax.plot(harm, y, "o", mfc="none", color=colors[j % 10], ms=5)
+        rows += [{"variant": v, "cohort": c, "AUC": a, "AUC, ComBat": b} for v, a, b in zip(order, plain, harm)]
+    ax.plot([], [], "o", mfc="none", color="0.3", label="with ComBat (open)")
+    ax.set_yticks(range(len(order)), order)
+    ax.invert_yaxis()
+    ax.set_xlabel("held-out AUC of the fixed model (filled: no harmonization; open: ComBat)")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.07 - 0.35 / fig.get_figheight()),
+              ncol=min(5, len(cohorts) + 1), frameon=False)
+    ax.grid(axis="x", color="0.9", zorder=0)
+    fig.tight_layout()
+    return fig, pd.DataFrame(rows)
+
+
 def save_table(df: pd.DataFrame, name: str, outdir: str | os.PathLike) -> Path:
     """Write a table shown in the book as ``<outdir>/<name>.csv`` (atomic) and return its path."""
     path = Path(outdir) / f"{name}.csv"

@@ -324,9 +324,21 @@ def feature_families(columns) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def default_params(modality: str) -> str:
-    """The shipped parameter file of each modality: ``xray`` or the CT's largest sagittal slice."""
-    names = {"xray": "xray", "ct": "ct_sagittal"}
+#: ovfkit's default parameter file per modality (``ovfkit features radiomics``), chosen to transport across
+#: centers by the radiomics chapter's sensitivity study (:mod:`ovfkit.transport`).
+DEFAULT_PARAMS = {"xray": "xray", "ct": "ct_volume"}
+#: The papers' extraction per modality, which the ASTLOF part of the book repeats: liu2025's largest sagittal
+#: slice on CT.
+PAPER_PARAMS = {"xray": "xray", "ct": "ct_sagittal"}
+
+
+def default_params(modality: str, *, paper: bool = False) -> str:
+    """The shipped parameter file of a modality: ovfkit's default, or with ``paper=True`` the papers' own.
+
+    ovfkit's default for CT is the 3-D vertebral body on 2 mm isotropic voxels (``ct_volume``), the papers' the
+    largest sagittal slice at 0.8 mm (``ct_sagittal``); on X-ray both are ``xray``.
+    """
+    names = PAPER_PARAMS if paper else DEFAULT_PARAMS
     if modality not in names:
         raise ValueError(f"modality {modality!r} is not one of {', '.join(names)}")
     return names[modality]

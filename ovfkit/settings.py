@@ -28,6 +28,11 @@ with an L2 penalty of 1e-3 (about scikit-learn's default logistic regression, C 
 (each flip would cost another pass of every network), stand-ins pretrained for 30 steps on 128 crops; ``quick``
 trains one step on a tiny cohort.
 
+The radiomics chapter's sensitivity study (:mod:`ovfkit.transport`) extracts a dozen variants of the default
+parameter file on a stratified subsample in the default profile (:data:`TRANSPORT_SIZES`: 240 training, 60 per
+held-out cohort), on 30 training and 10 per held-out cohort in the quick profile, on every vertebra in the paper
+profile (:attr:`Settings.transport_sizes`).
+
 The audit (:mod:`ovfkit.audit`, the book's last part) resplits every study 2 (quick), 5 (default) or 50 (paper)
 times per pitfall (:attr:`Settings.audit_repeats`).
 """
@@ -47,6 +52,8 @@ from ovfkit.task import Task, get_task
 PROFILES = ("quick", "default", "paper")
 STUDIES = ("astlof", "acute-chronic", "fresh-old")
 #: zhang2023's seven classifiers and the logistic regression every reader expects as the reference.
+#: The default profile's sensitivity study: a stratified subsample, so that a dozen extractions fit the time budget.
+TRANSPORT_SIZES = {"train": 240, "internal": 60, "external": 60, "prospective": 60}
 ACUTE_CHRONIC_CLASSIFIERS = ("LR", "SVM", "KNN", "DT", "RF", "ExtraTrees", "XGBoost", "LightGBM")
 
 
@@ -85,6 +92,9 @@ class Settings:
         The shipped PyRadiomics parameter file (:mod:`ovfkit.params`), or a parameter dict.
     zoo : ZooRecipe or None
         The CNN comparison of the fresh-old study (:mod:`ovfkit.deep.zoo`); None in the other studies.
+    transport_sizes : dict or None
+        Vertebrae per cohort of the radiomics chapter's sensitivity study (:func:`ovfkit.transport.subsample`);
+        None: every vertebra.
     audit_repeats : int
         Patient-level resplits of every pitfall of the audit (:func:`ovfkit.audit.run`), and repeats of the
         deep fine-tuning pitfall's cross-validation.
@@ -108,6 +118,7 @@ class Settings:
     radiomics_params: str | dict = ""
     zoo: ZooRecipe | None = None
     audit_repeats: int = 5
+    transport_sizes: dict | None = None
 
 
 def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "astlof",
@@ -147,25 +158,26 @@ def settings(profile: str, modality: str, seed: int = 42, task: str | Task = "as
                         Recipe(size=32, epochs=2, trainable="layer4", max_train_batches=2, crossfit_folds=2,
                                proxy_steps=2, proxy_images=8, seed=seed),
                         FusionSettings(deep_components=8, lasso_cv=3, post_lasso_threshold=post, seed=seed),
-                        grid=profile, task=task, design=modality, radiomics_params=default_params(modality),
-                        audit_repeats=2)
+                        grid=profile, task=task, design=modality, radiomics_params=default_params(modality, paper=True),
+                        audit_repeats=2, transport_sizes={"train": 30, "internal": 10, "external": 10,
+                                                          "prospective": 10})
     if profile == "default":
         return Settings(profile, modality, seed, None, 1000, 3, 3, 5,
                         Recipe(size=64 if ct else 96, epochs=4, trainable="layer4", crossfit_folds=2, seed=seed),
                         FusionSettings(deep_components=32, lasso_cv=10, post_lasso_threshold=post, seed=seed),
-                        grid=profile, task=task, design=modality, radiomics_params=default_params(modality),
-                        audit_repeats=5)
+                        grid=profile, task=task, design=modality, radiomics_params=default_params(modality, paper=True),
+                        audit_repeats=5, transport_sizes=TRANSPORT_SIZES)
     return Settings(profile, modality, seed, None, 2000, 5, 5, 5,
                     Recipe(size=64 if ct else 224, epochs=30, trainable="all", crossfit_folds=5, seed=seed),
                     FusionSettings(deep_components=100, lasso_cv=10, post_lasso_threshold=post, seed=seed),
-                    grid=profile, task=task, design=modality, radiomics_params=default_params(modality),
+                    grid=profile, task=task, design=modality, radiomics_params=default_params(modality, paper=True),
                     audit_repeats=50)
 
 
 def _acute_chronic(base: Settings) -> Settings:
     """zhang2023's study on top of the CT settings of the same profile (see the module's docstring)."""
     components = base.fusion.deep_components if base.profile == "quick" else 100
-    return replace(base, study="acute-chronic", design="zhang2023", radiomics_params="ct_volume",
+    return replace(base, study="acute-chronic", design="zhang2023", radiomics_params="ct_volume_1mm",
                    classifiers=ACUTE_CHRONIC_CLASSIFIERS, deep=replace(base.deep, scaling="zscore"),
                    fusion=replace(base.fusion, deep_components=components, combat=False, lasso_method="logistic",
                                   select_sources_first=True))

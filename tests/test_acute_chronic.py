@@ -59,7 +59,7 @@ def test_synth_cli_refuses_a_design_of_another_modality_in_one_line(tmp_path):
 @pytest.mark.parametrize("profile, components", [("quick", 8), ("default", 100), ("paper", 100)])
 def test_acute_chronic_settings_follow_the_paper(profile, components):
     s = settings(profile, "ct", 42, study="acute-chronic")
-    assert s.task.name == "acuity" and s.design == "zhang2023" and s.radiomics_params == "ct_volume"
+    assert s.task.name == "acuity" and s.design == "zhang2023" and s.radiomics_params == "ct_volume_1mm"
     assert s.classifiers == ACUTE_CHRONIC_CLASSIFIERS and "LR" in s.classifiers and "MLP" not in s.classifiers
     assert s.fusion.deep_components == components
     assert not s.fusion.combat and s.fusion.lasso_method == "logistic" and s.fusion.post_lasso_threshold == 0.5
