@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ovfkit.manifest import HELD_OUT
+
 #: Marks a key to remove in :attr:`Variant.change`.
 REMOVE = "<remove>"
 #: The fixed model's inverse L2 penalty (on z-scored features): one value for every variant, never tuned.
@@ -96,10 +98,12 @@ def variants(modality: str, base) -> list:
     """The one-change variants of a modality's parameter file that :func:`sensitivity` measures.
 
     The first is the file as shipped (``shipped``), the second the same settings on the original image only
-    (``reference``); every other variant changes one choice of that reference: resampled spacing (finer,
-    coarser, none), interpolator, discretization (a fixed bin count instead of a fixed bin width), intensity
-    normalization, resegmentation range (CT), 2-D slice or 3-D volume (CT), or one image filter added to the
-    original image.
+    (``reference``); every other variant changes one choice of that reference: resampled spacing (the other sizes
+    of :data:`SPACINGS`, none), interpolator, discretization (a fixed bin count instead of a fixed bin width, or
+    the reverse), intensity normalization (on CT z-scoring drops the resegmentation range too: PyRadiomics
+    normalizes before it resegments, so an HU range would apply to z-scores), resegmentation range (CT), 2-D slice
+    or 3-D volume (CT), or one image filter added to the original image. Where the papers' file is another, it
+    is a row of its own (``file``: a whole file, not one change).
 
     Parameters
     ----------
@@ -136,8 +140,12 @@ def variants(modality: str, base) -> list:
         out.append(Variant("normalization", "no normalization (raw grey values)",
                            {"setting": {"normalize": REMOVE, "normalizeScale": REMOVE}}))
     else:
-        out.append(Variant("normalization", "z-score per image (x100)",
-                           {"setting": {"normalize": True, "normalizeScale": 100}}))
+        z = {"normalize": True, "normalizeScale": 100}
+        if "resegmentRange" in setting:  # an HU range means nothing on z-scores (PyRadiomics normalizes first)
+            out.append(Variant("normalization", "z-score per image (x100), no HU resegmentation",
+                               {"setting": {**z, "resegmentRange": REMOVE}}))
+        else:
+            out.append(Variant("normalization", "z-score per image (x100)", {"setting": z}))
     if "resegmentRange" in setting:
         out.append(Variant("resegmentation", "no resegmentation range", {"setting": {"resegmentRange": REMOVE}}))
     elif modality == "ct":
@@ -176,7 +184,8 @@ def applicable(manifest: pd.DataFrame) -> str:
 
 
 def subsample(manifest: pd.DataFrame, labels: pd.Series, sizes: dict, seed: int = 0) -> pd.Index:
-    """A subsample stratified by cohort and class, whole patients kept together is not needed (no CV on it).
+    """A subsample of vertebrae, stratified by cohort and class (vertebrae, not patients: nothing is
+    cross-validated on it).
 
     Parameters
     ----------
@@ -207,6 +216,9 @@ def subsample(manifest: pd.DataFrame, labels: pd.Series, sizes: dict, seed: int 
         share = lab.value_counts().sort_index() / len(ids) * n
         take = np.floor(share).astype(int)
         take[(share - take).sort_values(ascending=False).index[: n - take.sum()]] += 1
+        for k in take.index[(take == 0) & (share > 0)]:  # keep every class present (at most one each)
+            take[take.idxmax()] -= 1
+            take[k] = 1
         for k, t in take.items():
             keep.extend(rng.choice(np.asarray(ids[lab.to_numpy() == k]), size=int(t), replace=False))
     keep = set(keep)
@@ -305,7 +317,7 @@ def _finite(X: pd.DataFrame) -> pd.DataFrame:
 
 
 def center_auc(X: pd.DataFrame, manifest: pd.DataFrame, task, *, combat: bool = False,
-               held_out=("internal", "external", "prospective"), n_boot: int = 1000, seed: int = 0) -> pd.Series:
+               held_out=HELD_OUT, n_boot: int = 1000, seed: int = 0) -> pd.Series:
     """Held-out AUC per cohort, and pooled, of :func:`fixed_model` fitted on the training rows.
 
     Parameters
@@ -326,7 +338,7 @@ def center_auc(X: pd.DataFrame, manifest: pd.DataFrame, task, *, combat: bool = 
     Returns
     -------
     Series: the task's headline AUC (:func:`ovfkit.metrics.auc_score`) per held-out cohort and ``pooled`` over
-    them (one model, one threshold-free ranking across centers: a center whose predictions sit apart lowers it),
+    them (one model, one ranking across centers: a center whose predictions sit apart changes it, up or down),
     with ``pooled low`` and ``pooled high`` (95% patient-bootstrap CI); NaN for a cohort missing a class, and
     everywhere when the training rows hold one class or, with ``combat``, a new center has a single vertebra.
     """
@@ -372,8 +384,9 @@ def center_auc(X: pd.DataFrame, manifest: pd.DataFrame, task, *, combat: bool = 
 def _image_type_subset(params: dict, done: list):
     """A variant's table cut from an extracted one when only its image types differ and are all there.
 
-    PyRadiomics computes each image type (original, each LoG sigma, each wavelet band) on its own, from the same
-    resampled and discretized image, so the original image's features are the same with or without filters.
+    PyRadiomics computes each image type (original, each LoG sigma, each wavelet band) on its own from the same
+    resampled image, discretizing each separately, so the original image's features are the same with or without
+    filters. A table with failed vertebrae is not reused (a filter alone can make a vertebra fail).
     """
     from ovfkit.radiomics import _IMAGE_TYPE_PREFIX
 
@@ -382,6 +395,8 @@ def _image_type_subset(params: dict, done: list):
 
     want = params.get("imageType") or {}
     for other, X in done:
+        if X.attrs["failures"]:
+            continue
         have = other.get("imageType") or {}
         if rest(other) != rest(params) or any(have.get(k, object()) != v for k, v in want.items()):
             continue
@@ -416,7 +431,8 @@ def sensitivity(manifest: pd.DataFrame, base, variants, task, *, ids=None, cache
     Returns
     -------
     table : DataFrame, one row per variant: ``choice``, ``variant``, ``features`` (finite in every row; the
-        others, left out, are counted in ``features not finite``), ``failed`` (vertebrae whose extraction failed, named in ``failures``), ``shift <cohort>`` (median
+        others, left out, are counted in ``features not finite``), ``features without shift`` (constant within a
+        training class, so their shift is undefined and left out of the medians), ``failed`` (vertebrae whose extraction failed, named in ``failures``), ``shift <cohort>`` (median
         absolute within-class shift over features, :func:`center_shift`), ``AUC <cohort>``, ``AUC pooled`` (with
         ``AUC pooled low``/``high``, its 95% CI) without ComBat, ``AUC pooled, ComBat`` and ``AUC <cohort>, ComBat``
         with it, ``seconds`` (wall time of the variant's extraction, cache hits included; not deterministic).
@@ -446,7 +462,8 @@ def sensitivity(manifest: pd.DataFrame, base, variants, task, *, ids=None, cache
         row = {"choice": v.choice, "variant": v.label, "features": X.shape[1],
                "features not finite": extracted - X.shape[1], "failed": len(failures),
                "failures": "; ".join(f"{f['vertebra_id']} ({f['reason']})" for f in failures)}
-        row.update({f"shift {c}": float(np.nanmedian(shift[c])) for c in shift.columns})
+        row["features without shift"] = int(shift.isna().any(axis=1).sum())  # constant within a training class
+        row.update({f"shift {c}": float(shift[c].median()) for c in shift.columns})  # NaN-skipping, NaN if none
         plain = center_auc(X, m, task, n_boot=n_boot, seed=seed)
         harmonized = center_auc(X, m, task, combat=True, n_boot=n_boot, seed=seed)
         row.update({f"AUC {c}": a for c, a in plain.items()})

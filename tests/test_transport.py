@@ -37,7 +37,7 @@ def test_every_variant_changes_one_choice_of_the_reference(modality):
     assert len(labels) == len(set(labels)), labels
     allowed = {"resampling": {"setting.resampledPixelSpacing"}, "interpolator": {"setting.interpolator"},
                "discretization": {"setting.binWidth", "setting.binCount"},
-               "normalization": {"setting.normalize", "setting.normalizeScale"},
+               "normalization": {"setting.normalize", "setting.normalizeScale", "setting.resegmentRange"},
                "resegmentation": {"setting.resegmentRange"}, "filter": {"imageType.LoG", "imageType.Wavelet"},
                "ROI": {"ovfkit.roi", "setting.resampledPixelSpacing", "featureClass.shape", "featureClass.shape2D"}}
     for v in variants[2:]:
@@ -47,6 +47,8 @@ def test_every_variant_changes_one_choice_of_the_reference(modality):
             assert params == radiomics.load_settings(radiomics.PAPER_PARAMS[modality])
             continue
         assert changed and changed <= allowed[v.choice], (v.label, changed)
+        if v.choice == "normalization" and params["setting"].get("normalize"):  # PyRadiomics z-scores before it
+            assert "resegmentRange" not in params["setting"]  # resegments: an HU range must not meet z-scores
         radiomics._extractor({k: val for k, val in params.items() if k != "ovfkit"})  # PyRadiomics accepts it
 
 
@@ -110,6 +112,9 @@ def test_subsample_keeps_each_cohorts_class_mix_and_is_deterministic():
     train = ids[m.loc[ids, "cohort"] == "train"]
     assert len(train) == 50 and lab[train].sum() == 15  # 30% class 1, as in the cohort
     assert (m.loc[ids, "cohort"] == "external").sum() == 30  # fewer than asked: all kept
+    rare = pd.Series([0] + [1] * 2 + [2] * 27, index=m.index[:30])  # shares 0.13, 0.27, 3.6 of 4
+    small = transport.subsample(m.iloc[:30], rare, {"train": 4}, seed=0)
+    assert len(small) == 4 and set(rare[small]) == {0, 1, 2}  # largest remainders, every class kept
     assert list(ids) == [i for i in m.index if i in set(ids)]  # manifest order
     with pytest.raises(ValueError, match="sizes must map"):
         transport.subsample(m, lab, {})
@@ -219,7 +224,7 @@ def test_peer_parameter_file_is_autoradiomics_ct_baessler():
     assert s["binWidth"] == 25 and s["voxelArrayShift"] == 1000 and not s["normalize"]
     assert params["imageType"] == {"Original": {}, "LoG": {"sigma": [3.0, 5.0]}, "Wavelet": {}}
     assert "SumAverage" not in params["featureClass"]["glcm"] and len(params["featureClass"]["glcm"]) == 22
-    assert "Apache License 2.0" in path.read_text()
+    assert "Apache\n# License 2.0" in path.read_text() and "Baessler_CT.yaml" in path.read_text()
     radiomics._extractor({k: v for k, v in params.items() if k != "ovfkit"})
 
 
@@ -246,11 +251,39 @@ def test_findings_state_the_numbers_and_never_print_nan():
         {"choice": "resampling", "variant": "2 mm pixels", "shift internal": nan, "shift external": 0.3,
          "AUC internal": nan, "AUC external": nan, "AUC pooled": 0.8, "AUC pooled low": nan, "AUC pooled high": nan,
          "AUC pooled, ComBat": 0.81}])
+    table = pd.concat([table, pd.DataFrame([
+        {"choice": "file", "variant": "the papers' file (ct_sagittal)", "shift internal": 0.1, "shift external": 2.0,
+         "AUC internal": 0.8, "AUC external": 0.5, "AUC pooled": 0.6, "AUC pooled low": nan, "AUC pooled high": nan,
+         "AUC pooled, ComBat": 0.65}])], ignore_index=True)
     families = pd.DataFrame([{"choice": "shipped", "variant": "as shipped", "image": "original",
                               "feature_class": "glcm", "cohort": "external", "shift": 0.9, "features": 22}])
     text = " ".join(findings.transport_findings(table, families, "ct_volume.yaml"))
     assert "nan" not in text.lower()
     for phrase in ("internal 0.900, external 0.700", "0.750 (95% CI 0.700-0.800)", "0.800 with it",
                    "external cohort sit a median 0.80", "original glcm (0.90", "from 0.800 (resampling: 2 mm pixels)",
-                   "2 of 2 variants", "0.10 wide"):
+                   "3 of 3 variants", "0.10 wide", "The papers' file (ct_sagittal): pooled AUC 0.600",
+                   "shift 2.00 at the external cohort", "smallest with resampling: 2 mm pixels (0.30)"):
         assert phrase in text, phrase
+    assert "(file:" not in text  # the whole-file row is not one of the one-at-a-time changes
+
+
+def test_plots_show_one_row_per_variant_and_the_cohorts_only():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ovfkit import plots
+
+    table = pd.DataFrame({"choice": ["shipped", "filter"], "variant": ["as shipped", "+ LoG (3, 5 mm)"],
+                          "AUC internal": [0.8, 0.7], "AUC external": [0.7, 0.6], "AUC pooled": [0.75, 0.65],
+                          "AUC pooled low": [0.7, 0.6], "AUC pooled high": [0.8, 0.7],
+                          "AUC internal, ComBat": [0.8, 0.7], "AUC external, ComBat": [0.72, 0.62],
+                          "AUC pooled, ComBat": [0.76, 0.66], "AUC pooled low, ComBat": [0.7, 0.6],
+                          "AUC pooled high, ComBat": [0.8, 0.7]})
+    fig, data = plots.transport_auc(table)
+    assert set(data["cohort"]) == {"internal", "external", "pooled"} and len(data) == 6
+    families = pd.DataFrame({"choice": "shipped", "variant": ["as shipped"] * 4, "image": ["original", "LoG"] * 2,
+                             "feature_class": ["glcm", "glcm", "shape2D", "shape"],
+                             "cohort": ["external"] * 4, "shift": [0.2, 0.4, 0.1, 0.1], "features": 5})
+    fig, data = plots.transport_shift(families)
+    assert set(data["feature_class"]) == {"glcm", "shape"}  # 2-D and 3-D shape share a column
+    assert data.loc[data["feature_class"] == "glcm", "shift"].item() == pytest.approx(0.3)
