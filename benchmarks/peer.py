@@ -17,7 +17,7 @@ intercept (calibration-in-the-large, log-odds).
     .venv/bin/python benchmarks/peer.py [--modality ct|xray] [--seed 42] [--n-boot 1000] [--sets ct_volume,CT_Baessler]
 
 ``--seed 42`` (the default) scores the book's cohort, on which ovfkit's CT default was chosen; another seed draws
-a cohort of its own into ``build/peer/seed<N>/`` to confirm the choice on data it was not chosen on. The
+a cohort of its own into ``build/peer/seed<N>/`` to test the choice on data it was not chosen on. The
 difference between ovfkit's default and the peer comes with a paired patient-bootstrap 95% CI.
 
 ``--modality xray`` runs ovfkit's X-ray default on the X-ray cohort's acute-vs-chronic label (the peer ships

@@ -190,15 +190,16 @@ RADIOMICS_HELP = (
     "The defaults assume: on X-ray, uncalibrated grey values (xray: z-scored per image, resampled to 0.3 mm, "
     "bin width 25 on the z-score x100 scale); on CT, calibrated HU and slices up to about 1.5 mm (ct_volume: the "
     "3-D vertebral body resampled to 2 mm isotropic voxels with linear interpolation, 32 bins per ROI, "
-    "-200..1500 HU, no normalization). On the book's synthetic centers, coarse voxels and a fixed bin count move "
-    "texture less between scanners of different noise than finer voxels or a fixed bin width (the radiomics "
-    "chapter's sensitivity study); benchmarks/peer.py compares ct_volume with AutoRadiomics' CT defaults.\n\n"
+    "-200..1500 HU, no normalization). On the book's synthetic CT centers, coarse voxels and a fixed bin count move "
+    "texture less at the noisiest center than finer voxels or a fixed bin width (the radiomics chapter's "
+    "sensitivity study); benchmarks/peer.py compares ct_volume with AutoRadiomics' CT defaults.\n\n"
     "Multicenter data: no setting removes every center's calibration offset, kernel or noise from every "
     "feature. Before pooling centers, compare each center's features with the training center's within a class "
     "(the chapter's shift, ovfkit.transport.center_shift), and harmonize (ComBat fitted on the training rows) "
-    "when a center differs in scanner, kernel, calibration or noise; the wavelet bands move most. ct_volume_1mm "
-    "(zhang2023) and ct_sagittal (liu2025) repeat the papers and scored a lower pooled AUC across the synthetic "
-    "centers (benchmarks/peer.py)."
+    "when a center differs in scanner, kernel, calibration or noise; the wavelet bands move most at the noisiest "
+    "CT center and at both held-out X-ray centers. ct_volume_1mm (zhang2023) and ct_sagittal (liu2025) repeat the "
+    "papers and scored a lower pooled AUC across the synthetic centers without harmonization (benchmarks/peer.py, "
+    "seed 42)."
 )
 
 
