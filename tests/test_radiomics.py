@@ -16,16 +16,26 @@ def xray_manifest(tiny_cohorts):
     return load_manifest(tiny_cohorts["xray"])
 
 
-def test_extract_case_equals_pyradiomics_itself(xray_manifest):
-    row = xray_manifest.iloc[0]
-    settings = radiomics.load_settings("baseline_xray")
+@pytest.mark.parametrize("modality, params", [("xray", "baseline_xray"), ("ct", "ct_volume")])
+def test_extract_case_equals_pyradiomics_itself(tiny_cohorts, modality, params):
+    # PyRadiomics with its diagnostics on (its default), against ovfkit, which skips them: the same values
+    row = load_manifest(tiny_cohorts[modality]).iloc[0]
+    settings = radiomics.load_settings(params)
     ours = radiomics.extract_case(row["image"], row["mask"], settings)
-    settings.pop("ovfkit")
+    settings.pop("ovfkit", None)
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     ref = featureextractor.RadiomicsFeatureExtractor(settings).execute(row["image"], row["mask"])
+    assert any(k.startswith("diagnostics_") for k in ref)
     ref = pd.Series({k: float(v) for k, v in ref.items() if not k.startswith("diagnostics_")})
     pd.testing.assert_series_equal(ours.sort_index(), ref.sort_index(), check_exact=True)
     assert "original_glcm_Contrast" in ours.index
+
+
+def test_extractor_skips_pyradiomics_diagnostics():
+    # the diagnostics (image and mask hashes, ROI statistics) cost about a third of a small ROI's extraction
+    settings = radiomics.load_settings("ct_volume")
+    settings.pop("ovfkit", None)
+    assert radiomics._extractor(settings).settings["additionalInfo"] is False
 
 
 def test_largest_sagittal_slice_is_2d_and_holds_the_largest_mask_area(tiny_cohorts):
