@@ -29,7 +29,7 @@ with an L2 penalty of 1e-3 (about scikit-learn's default logistic regression, C 
 trains one step on a tiny cohort.
 
 The radiomics chapter's sensitivity study (:mod:`ovfkit.transport`) extracts a dozen variants of the default
-parameter file on a stratified subsample in the default profile (:data:`TRANSPORT_SIZES`: 100 training, 40 per
+parameter file on a stratified subsample in the default profile (:data:`TRANSPORT_SIZES`: 75 training, 25 per
 held-out cohort), on 30 training and 10 per held-out cohort in the quick profile, on every vertebra in the paper
 profile (:attr:`Settings.transport_sizes`).
 
@@ -54,7 +54,7 @@ STUDIES = ("astlof", "acute-chronic", "fresh-old")
 #: zhang2023's seven classifiers and the logistic regression every reader expects as the reference.
 ACUTE_CHRONIC_CLASSIFIERS = ("LR", "SVM", "KNN", "DT", "RF", "ExtraTrees", "XGBoost", "LightGBM")
 #: The default profile's sensitivity study: a stratified subsample, so that a dozen extractions fit the time budget.
-TRANSPORT_SIZES = {"train": 100, "internal": 40, "external": 40, "prospective": 40}
+TRANSPORT_SIZES = {"train": 75, "internal": 25, "external": 25, "prospective": 25}
 
 
 @dataclass(frozen=True)
