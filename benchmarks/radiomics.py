@@ -2,7 +2,10 @@
 
 Same 200 default-cohort X-ray cases, same settings (ovfkit/params/xray.yaml). Prints cases per second for
 (a) `pyradiomics` batch mode with --jobs 1, (b) ovfkit on all cores with an empty cache, (c) ovfkit from
-its cache, and the ratios b/a and c/a (targets on the 2-core machine: >= 1.7 and >= 50).
+its cache, and the ratios b/a and c/a (targets on the 2-core machine: >= 1.7 and >= 50). Then, serially in one
+process on images already read, PyRadiomics' extractor with its diagnostics (its default) against ovfkit's, which
+skips them (:func:`ovfkit.radiomics.extract_case`), on those cases and on as many CT vertebral bodies with
+``ct_volume``: the ratio d (same values, checked).
 
     .venv/bin/python benchmarks/radiomics.py [--cases 200]
 """
@@ -69,6 +72,38 @@ def main() -> None:
     print(f"(c) ovfkit, from cache            : {n / c:8.2f} cases/s ({c:.2f} s)")
     print(f"ratio b/a: {a / b:.2f} (target >= 1.7)")
     print(f"ratio c/a: {a / c:.1f} (target >= 50)")
+    ct = load_manifest(runner.ensure_cohort("ct", runner.REPO_ROOT / "build" / "default" / "data" / "ct", 42, None))
+    for name, cases, params in (("xray", m, "xray"), ("ct", ct.iloc[: args.cases], "ct_volume")):
+        with_info, without = diagnostics_cost(cases, params)
+        print(f"(d) {name} {params}: PyRadiomics with diagnostics {with_info * 1000:.1f} ms/case, ovfkit without "
+              f"{without * 1000:.1f} ms/case, ratio {with_info / without:.2f}")
+
+
+def diagnostics_cost(m: pd.DataFrame, params: str) -> tuple[float, float]:
+    """Seconds per case, serial, of PyRadiomics' extractor with its diagnostics and of ovfkit's without."""
+    import logging
+
+    import SimpleITK as sitk
+    from radiomics import featureextractor
+
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    settings = radiomics.load_settings(params)
+    roi = (settings.pop("ovfkit", None) or {}).get("roi", "volume")
+    if roi != "volume":
+        raise ValueError(f"{params}: the diagnostics benchmark takes whole-ROI files only, not roi={roi!r}")
+    cases = [(sitk.ReadImage(r["image"]), sitk.ReadImage(r["mask"])) for _, r in m.iterrows()]
+    theirs = featureextractor.RadiomicsFeatureExtractor(settings)
+    runs = {"theirs": lambda i, k: theirs.execute(i, k), "ours": lambda i, k: radiomics.extract_case(i, k, settings)}
+    seconds, last = {}, {}
+    for name, run in runs.items():
+        run(*cases[0])  # warm-up
+        t0 = time.perf_counter()
+        for i, k in cases:
+            last[name] = run(i, k)
+        seconds[name] = (time.perf_counter() - t0) / len(cases)
+    ref = pd.Series({k: float(v) for k, v in last["theirs"].items() if not k.startswith("diagnostics_")})
+    pd.testing.assert_series_equal(last["ours"].sort_index(), ref.sort_index(), check_exact=True)
+    return seconds["theirs"], seconds["ours"]
 
 
 if __name__ == "__main__":
