@@ -82,8 +82,8 @@ def _extractor_from_json(blob: str):
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     params = json.loads(blob)
     # ovfkit returns features only: PyRadiomics' diagnostics (image and mask hashes, ROI statistics) change no
-    # feature value and cost about 10% of a filtered extraction, up to half of an original-image one (30 of
-    # 64 ms for a CT vertebral body on 2 mm voxels; benchmarks/radiomics.py).
+    # feature value and cost 5 to 10% of a filtered extraction, up to 40% of an original-image one (a CT vertebral
+    # body on 2 mm voxels; benchmarks/radiomics.py).
     params["setting"] = {**(params.get("setting") or {}), "additionalInfo": False}
     return featureextractor.RadiomicsFeatureExtractor(params)
 
