@@ -92,8 +92,7 @@ def diagnostics_cost(m: pd.DataFrame, params) -> tuple[float, float]:
     from radiomics import featureextractor
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
-    settings = radiomics.load_settings(params)
-    roi = (settings.pop("ovfkit", None) or {}).get("roi", "volume")
+    settings, roi = radiomics._split_settings(params)
     if roi != "volume":
         raise ValueError(f"{params}: the diagnostics benchmark takes whole-ROI files only, not roi={roi!r}")
     cases = [(sitk.ReadImage(r["image"]), sitk.ReadImage(r["mask"])) for _, r in m.iterrows()]

@@ -121,7 +121,7 @@ def extract_case(image, mask, settings) -> pd.Series:
     _check_label(msk, params)
     _check_dimensionality(img, msk, params)
     result = _extractor(params).execute(img, msk)
-    feats = {k: float(v) for k, v in result.items() if not k.startswith("diagnostics_")}
+    feats = {k: float(v) for k, v in result.items()}
     _check_image_types(feats, params)
     return pd.Series(feats, dtype=float)
 

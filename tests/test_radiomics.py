@@ -32,7 +32,7 @@ def test_extract_case_equals_pyradiomics_itself(tiny_cohorts, modality, params):
 
 
 def test_extractor_skips_pyradiomics_diagnostics():
-    # the diagnostics (image and mask hashes, ROI statistics) cost up to half of a small ROI's extraction
+    # the diagnostics (image and mask hashes, ROI statistics) cost up to 40% of an original-image extraction
     settings = radiomics.load_settings("ct_volume")
     settings.pop("ovfkit", None)
     assert radiomics._extractor(settings).settings["additionalInfo"] is False
