@@ -5,7 +5,11 @@ Same 200 default-cohort X-ray cases, same settings (ovfkit/params/xray.yaml). Pr
 its cache, and the ratios b/a and c/a (targets on the 2-core machine: >= 1.7 and >= 50). Then, serially in one
 process on images already read, PyRadiomics' extractor with its diagnostics (its default) against ovfkit's, which
 skips them (:func:`ovfkit.radiomics.extract_case`), on those cases and on as many CT vertebral bodies with
-``ct_volume`` and with its original image only: the ratio d (same values, checked).
+``ct_volume`` and with its original image only: the ratio d (same values, checked). Last, serially, the
+sensitivity study's variants of each modality's default file (:func:`ovfkit.transport.variants`), each case read
+from disk: one PyRadiomics extraction per variant, as PyRadiomics' users run it, against
+:func:`ovfkit.radiomics.extract_shared` (each case read once, each shared image type and shape computed once):
+the ratio e (same values, checked; target <= 0.85).
 
     .venv/bin/python benchmarks/radiomics.py [--cases 200]
 """
@@ -79,6 +83,30 @@ def main() -> None:
         with_info, without = diagnostics_cost(cases, params)
         print(f"(d) {name}: PyRadiomics with diagnostics {with_info * 1000:.1f} ms/case, ovfkit without "
               f"{without * 1000:.1f} ms/case, ratio {with_info / without:.2f}")
+    for modality, cases in (("xray", m), ("ct", ct)):
+        separate, shared = sharing_gain(cases.iloc[: min(args.cases, 40)], modality)
+        print(f"(e) {modality} sensitivity variants: one extraction per variant {separate * 1000:.0f} ms/case, "
+              f"shared {shared * 1000:.0f} ms/case, ratio {shared / separate:.2f} (target <= 0.85)")
+
+
+def sharing_gain(m: pd.DataFrame, modality: str) -> tuple[float, float]:
+    """Seconds per case, serial, of the sensitivity study's variants extracted one by one (each reading the case)
+    and together (:func:`ovfkit.radiomics.extract_shared`), alternating case by case; the values are checked."""
+    from ovfkit import transport
+
+    base = radiomics.default_params(modality)
+    settings = [transport.variant_params(base, v) for v in transport.variants(modality, base)]
+    seconds = {"separate": 0.0, "shared": 0.0}
+    for _, r in m.iterrows():
+        t0 = time.perf_counter()
+        one = [radiomics.extract_case(r["image"], r["mask"], s) for s in settings]
+        seconds["separate"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        shared = radiomics.extract_shared(r["image"], r["mask"], settings)
+        seconds["shared"] += time.perf_counter() - t0
+        for own, (feats, _, _) in zip(one, shared):
+            pd.testing.assert_series_equal(feats, own, check_exact=True)
+    return seconds["separate"] / len(m), seconds["shared"] / len(m)
 
 
 def diagnostics_cost(m: pd.DataFrame, params) -> tuple[float, float]:

@@ -71,11 +71,12 @@ def _split_settings(settings) -> tuple[dict, str]:
 
 
 def _extractor(params: dict):
-    """One extractor per settings and process (building one validates the schema: about 17 ms)."""
+    """One extractor per settings and process (building one validates the schema: about 17 ms; the cache holds
+    every settings a sensitivity study's case job cycles through, with the partial ones of :func:`extract_shared`)."""
     return _extractor_from_json(json.dumps(params, sort_keys=True))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=64)
 def _extractor_from_json(blob: str):
     from radiomics import featureextractor
 
@@ -208,19 +209,148 @@ def _write_cached(feats: pd.Series, path: Path) -> None:
         pd.DataFrame({"feature": feats.index.astype(str), "value": feats.to_numpy(float)}).to_parquet(tmp, index=False)
 
 
-def _case_job(vid: str, image: str, mask: str, settings: dict, key: str, cache_dir: str | None):
+#: Image types whose features :func:`extract_shared` reuses across settings (each is computed on its own from the
+#: preprocessed image; LoG per sigma).
+SHARED_IMAGE_TYPES = ("Original", "LoG", "Wavelet")
+
+
+def _is_shape(name: str) -> bool:
+    return name.split("_", 2)[1] in ("shape", "shape2D")
+
+
+def _image_parts(params: dict):
+    """The image types of ``params`` as parts PyRadiomics computes independently from one preprocessed image:
+    ``(key, imageType entry, column prefix)`` in PyRadiomics' order (image types sorted by name, as the extractor
+    receives them; LoG per sigma in the file's order). None when some image type is not in
+    :data:`SHARED_IMAGE_TYPES`, LoG has no sigma list of its own, or there is none (PyRadiomics' default)."""
+    types = params.get("imageType")
+    if not isinstance(types, dict) or not types or any(t not in SHARED_IMAGE_TYPES for t in types):
+        return None
+    if "sigma" in (params.get("setting") or {}):
+        return None
+    parts = []
+    for name in sorted(types):
+        entry = types[name] or {}
+        if name == "LoG":
+            if not isinstance(entry.get("sigma"), list) or not entry["sigma"]:
+                return None
+            for sigma in entry["sigma"]:
+                one = {**entry, "sigma": [sigma]}
+                prefix = "log-sigma-%s-mm-3D_" % str(sigma).replace(".", "-")
+                parts.append((f"LoG:{json.dumps(one, sort_keys=True)}", {"LoG": one}, prefix))
+        else:
+            prefix = "original_" if name == "Original" else "wavelet"
+            parts.append((f"{name}:{json.dumps(entry, sort_keys=True)}", {name: entry}, prefix))
+    return parts
+
+
+def extract_shared(image, mask, settings_list) -> list:
+    """Extract one ROI with several settings, reading it once and computing each image type once.
+
+    Settings that differ only in their image types share what they have in common: PyRadiomics computes each
+    image type (the original image, each LoG sigma, the wavelet bands) on its own from the same preprocessed
+    image, and the shape features from the mask alone, so a part computed for one settings is the same in another
+    (``tests/test_radiomics.py::test_extract_shared_equals_one_extraction_per_settings``, exact); the shape
+    features are shared by settings that differ in :data:`GREY_LEVEL_SETTINGS` only. Image types other than
+    :data:`SHARED_IMAGE_TYPES` are extracted afresh for each settings.
+
+    Parameters
+    ----------
+    image, mask : path or SimpleITK.Image
+    settings_list : sequence of dict or path
+
+    Returns
+    -------
+    list, one ``(features, error, seconds)`` per settings: a Series as :func:`extract_case` returns it and
+    None, or None and the error's one-line reason (``"ValueError: ..."``); ``seconds`` is the time spent on
+    that settings (reading the ROI is not counted).
+    """
+    import time
+
+    img, msk = _as_image(image), _as_image(mask)
+    done: dict = {}  # ("parts", settings but imageType) -> {part: features}; ("shape", _shape_key) -> features
+    out = []
+    for settings in settings_list:
+        start = time.perf_counter()
+        try:
+            feats = _extract_reusing(img, msk, load_settings(settings), done)
+            out.append((feats, None, time.perf_counter() - start))
+        except Exception as exc:  # noqa: BLE001 - PyRadiomics raises ValueError/RuntimeError/IndexError
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            out.append((None, f"{type(exc).__name__}: {reason}", time.perf_counter() - start))
+    return out
+
+
+#: PyRadiomics settings that change the grey levels or their discretization but not the ROI's shape features: the
+#: mask is resampled by nearest neighbour whatever the ``interpolator``, normalization acts on the image, and
+#: resegmentation changes the texture mask only (unless ``resegmentShape``).
+GREY_LEVEL_SETTINGS = ("binWidth", "binCount", "interpolator", "normalize", "normalizeScale", "resegmentRange",
+                       "resegmentMode")
+_SHAPE_CLASSES = ("shape", "shape2D")
+
+
+def _shape_key(params: dict) -> str:
+    """What the shape features of ``params`` depend on: every setting but :data:`GREY_LEVEL_SETTINGS`."""
+    setting = dict(params.get("setting") or {})
+    if not setting.get("resegmentShape"):
+        for name in GREY_LEVEL_SETTINGS:
+            setting.pop(name, None)
+    classes = params.get("featureClass") or {}
+    rest = {k: v for k, v in params.items() if k not in ("setting", "imageType", "featureClass")}
+    return json.dumps({**rest, "setting": setting, "featureClass": {k: classes[k] for k in _SHAPE_CLASSES
+                                                                    if k in classes}}, sort_keys=True, default=str)
+
+
+def _extract_reusing(img, msk, params: dict, done: dict) -> pd.Series:
+    parts = _image_parts(params)
+    if parts is None:
+        return extract_case(img, msk, params)
+    rest = json.dumps({k: v for k, v in params.items() if k != "imageType"}, sort_keys=True, default=str)
+    have = done.setdefault(("parts", rest), {})
+    shape = ("shape", _shape_key(params))
+    missing = {key: entry for key, entry, _ in parts if key not in have}
+    if missing:
+        types: dict = {}
+        for entry in missing.values():
+            for name, value in entry.items():
+                if name == "LoG" and "LoG" in types:
+                    types["LoG"] = {**types["LoG"], "sigma": types["LoG"]["sigma"] + value["sigma"]}
+                else:
+                    types[name] = value
+        call = {**params, "imageType": types}
+        classes = params.get("featureClass") or {}
+        known = shape in done and any(k not in _SHAPE_CLASSES for k in classes)  # an empty featureClass means all
+        if known:
+            call["featureClass"] = {k: v for k, v in classes.items() if k not in _SHAPE_CLASSES}
+        feats = extract_case(img, msk, call)
+        if not known:
+            done[shape] = {k: v for k, v in feats.items() if _is_shape(k)}
+        for key, _, prefix in parts:
+            if key in missing:
+                have[key] = {k: v for k, v in feats.items() if k.startswith(prefix) and not _is_shape(k)}
+    result = dict(done[shape])
+    for key, _, _ in parts:
+        result.update(have[key])
+    return pd.Series(result, dtype=float)
+
+
+def _case_job(vid: str, image: str, mask: str, todo: list, cache_dir: str | None):
+    """One case's extraction for the settings in ``todo`` (``(i, settings, cache key)``), each cached on its own."""
     import SimpleITK as sitk
 
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
     try:
-        feats = extract_case(image, mask, settings)
-    except Exception as exc:  # noqa: BLE001 - PyRadiomics raises ValueError/RuntimeError/IndexError
+        results = extract_shared(image, mask, [settings for _, settings, _ in todo])
+    except Exception as exc:  # noqa: BLE001 - reading the image or the mask failed: every settings fails
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return vid, None, f"{type(exc).__name__}: {reason}"
-    path = _cache_path(cache_dir, key)
-    if path is not None:
-        _write_cached(feats, path)
-    return vid, feats, None
+        results = [(None, f"{type(exc).__name__}: {reason}", 0.0)] * len(todo)
+    out = []
+    for (i, _, key), (feats, err, seconds) in zip(todo, results):
+        path = _cache_path(cache_dir, key)
+        if feats is not None and path is not None:
+            _write_cached(feats, path)
+        out.append((i, feats, err, seconds))
+    return vid, out
 
 
 def _run_dask(jobs, scheduler, progress: bool):
@@ -273,44 +403,77 @@ def extract_manifest(manifest: pd.DataFrame, settings, *, n_jobs: int = -1, cach
     failed are absent; ``result.attrs["failures"]`` lists them as ``{"vertebra_id", "reason"}``.
     Raises ``RuntimeError`` naming the reasons when every case fails.
     """
+    return extract_manifest_many(manifest, [settings], n_jobs=n_jobs, cache_dir=cache_dir, progress=progress,
+                                 mask_column=mask_column, scheduler=scheduler)[0]
+
+
+def extract_manifest_many(manifest: pd.DataFrame, settings_list, *, n_jobs: int = -1, cache_dir=None,
+                          progress: bool = True, mask_column: str = "mask", scheduler=None) -> list:
+    """:func:`extract_manifest` for several settings at once, each case read once (:func:`extract_shared`).
+
+    Parameters
+    ----------
+    manifest : DataFrame
+    settings_list : sequence of dict or path
+    n_jobs, cache_dir, progress, mask_column, scheduler
+        As :func:`extract_manifest`; each settings is cached under its own key.
+
+    Returns
+    -------
+    list of DataFrame, one per settings, each as :func:`extract_manifest` returns it, with
+    ``attrs["seconds"]``: the extraction time summed over the cases computed (cache hits cost none; reading
+    a case is shared and not counted).
+    """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     from ovfkit.provenance import content_digest
 
-    params = load_settings(settings)
-    skey = settings_key(params)
+    params = [load_settings(s) for s in settings_list]
+    skeys = [settings_key(p) for p in params]
     rows = manifest[manifest[mask_column].astype(str) != ""]
+    ids = list(rows["vertebra_id"])
+    found = [{} for _ in params]  # per settings: vertebra id -> (features, error)
+    seconds = [0.0] * len(params)
     jobs = []
     for _, r in rows.iterrows():
         img_d = content_digest(r["image"], r.get("image_sha256", "") or "")
         msk_d = content_digest(r[mask_column], r.get(f"{mask_column}_sha256", "") or "")
-        key = hashlib.sha256(f"{img_d}:{msk_d}:{skey}".encode()).hexdigest()
-        jobs.append((r["vertebra_id"], r["image"], r[mask_column], params, key,
-                     str(cache_dir) if cache_dir else None))
-    cached = {job[0]: _cache_path(job[5], job[4]) for job in jobs}
-    hits = {vid: _read_cached(p) for vid, p in cached.items() if p is not None and p.exists()}
-    todo = [job for job in jobs if job[0] not in hits]
-    if not todo:
+        todo = []
+        for i, (p, skey) in enumerate(zip(params, skeys)):
+            key = hashlib.sha256(f"{img_d}:{msk_d}:{skey}".encode()).hexdigest()
+            path = _cache_path(str(cache_dir) if cache_dir else None, key)
+            if path is not None and path.exists():
+                found[i][r["vertebra_id"]] = (_read_cached(path), None)
+            else:
+                todo.append((i, p, key))
+        if todo:
+            jobs.append((r["vertebra_id"], r["image"], r[mask_column], todo, str(cache_dir) if cache_dir else None))
+    if not jobs:
         computed = []
     elif scheduler is not None:
-        computed = _run_dask(todo, scheduler, progress)
+        computed = _run_dask(jobs, scheduler, progress)
     else:
-        out = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_case_job)(*job) for job in todo)
-        computed = list(tqdm(out, total=len(todo), desc="radiomics", disable=not progress, unit="case"))
-    done = {vid: (vid, feats, None) for vid, feats in hits.items()}
-    done.update({r[0]: r for r in computed})
-    results = [done[job[0]] for job in jobs]
-    ok = {vid: feats for vid, feats, err in results if err is None}
-    failures = [{"vertebra_id": vid, "reason": err} for vid, _, err in results if err is not None]
-    if jobs and not ok:
-        reasons = "; ".join(f"{f['vertebra_id']}: {f['reason']}" for f in failures[:5])
-        raise RuntimeError(f"radiomics failed for all {len(failures)} cases ({reasons})")
-    table = pd.DataFrame.from_dict(ok, orient="index")
-    table = table.reindex([v for v in rows["vertebra_id"] if v in ok])
-    table.index.name = "vertebra_id"
-    table.attrs["failures"] = failures
-    return table.astype(float)
+        out = Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_case_job)(*job) for job in jobs)
+        computed = list(tqdm(out, total=len(jobs), desc="radiomics", disable=not progress, unit="case"))
+    for vid, results in computed:
+        for i, feats, err, secs in results:
+            found[i][vid] = (feats, err)
+            seconds[i] += secs
+    tables = []
+    for i, got in enumerate(found):
+        ok = {vid: got[vid][0] for vid in ids if got[vid][1] is None}
+        failures = [{"vertebra_id": vid, "reason": got[vid][1]} for vid in ids if got[vid][1] is not None]
+        if ids and not ok:
+            reasons = "; ".join(f"{f['vertebra_id']}: {f['reason']}" for f in failures[:5])
+            raise RuntimeError(f"radiomics failed for all {len(failures)} cases ({reasons})")
+        table = pd.DataFrame.from_dict(ok, orient="index").reindex(list(ok))
+        table.index.name = "vertebra_id"
+        table = table.astype(float)
+        table.attrs["failures"] = failures
+        table.attrs["seconds"] = seconds[i]
+        tables.append(table)
+    return tables
 
 
 def feature_families(columns) -> pd.DataFrame:

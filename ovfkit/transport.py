@@ -18,7 +18,6 @@ center acquires its images rather than on the patient. This module measures that
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 from dataclasses import dataclass
 
@@ -381,32 +380,6 @@ def center_auc(X: pd.DataFrame, manifest: pd.DataFrame, task, *, combat: bool = 
     return pd.Series(out, dtype=float)
 
 
-def _image_type_subset(params: dict, done: list):
-    """A variant's table cut from an extracted one when only its image types differ and are all there.
-
-    PyRadiomics computes each image type (original, each LoG sigma, each wavelet band) on its own from the same
-    resampled image, discretizing each separately, so the original image's features are the same with or without
-    filters. A table with failed vertebrae is not reused (a filter alone can make a vertebra fail).
-    """
-    from ovfkit.radiomics import _IMAGE_TYPE_PREFIX
-
-    def rest(p):
-        return {k: v for k, v in p.items() if k != "imageType"}
-
-    want = params.get("imageType") or {}
-    for other, X in done:
-        if X.attrs["failures"]:
-            continue
-        have = other.get("imageType") or {}
-        if rest(other) != rest(params) or any(have.get(k, object()) != v for k, v in want.items()):
-            continue
-        prefixes = tuple(_IMAGE_TYPE_PREFIX.get(k, k.lower()) for k in want)
-        table = X.loc[:, [c for c in X.columns if str(c).startswith(prefixes)]]
-        table.attrs["failures"] = X.attrs["failures"]
-        return table
-    return None
-
-
 def sensitivity(manifest: pd.DataFrame, base, variants, task, *, ids=None, cache_dir=None, n_jobs: int = -1,
                 n_boot: int = 1000, seed: int = 0, progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Extract every variant of ``base`` and measure its center shift and held-out AUC per center.
@@ -435,7 +408,9 @@ def sensitivity(manifest: pd.DataFrame, base, variants, task, *, ids=None, cache
         training class, so their shift is undefined and left out of the medians), ``failed`` (vertebrae whose extraction failed, named in ``failures``), ``shift <cohort>`` (median
         absolute within-class shift over features, :func:`center_shift`), ``AUC <cohort>``, ``AUC pooled`` (with
         ``AUC pooled low``/``high``, its 95% CI) without ComBat, ``AUC pooled, ComBat`` and ``AUC <cohort>, ComBat``
-        with it, ``seconds`` (wall time of the variant's extraction, cache hits included; not deterministic).
+        with it, ``seconds`` (the variant's extraction time summed over the vertebrae it computed: cache hits
+        and the parts it shares with another variant, :func:`ovfkit.radiomics.extract_shared`, cost none; not
+        deterministic).
     families : DataFrame, the per-family shift (:func:`family_shift`) of every variant, long format
         (``choice``, ``variant``, ``image``, ``feature_class``, ``cohort``, ``shift``, ``features``).
     """
@@ -445,16 +420,12 @@ def sensitivity(manifest: pd.DataFrame, base, variants, task, *, ids=None, cache
     task = get_task(task)
     m = manifest if ids is None else manifest.loc[ids]
     labels = task.labels(m)
-    rows, fams, done = [], [], []
-    for v in variants:
-        params = variant_params(base, v)
-        start = time.perf_counter()
-        X = _image_type_subset(params, done)
-        if X is None:
-            X = radiomics.extract_manifest(m.reset_index(drop=True), params, n_jobs=n_jobs, cache_dir=cache_dir,
-                                           progress=progress)
-            done.append((params, X))
-        seconds = time.perf_counter() - start
+    variants = list(variants)
+    tables = radiomics.extract_manifest_many(m.reset_index(drop=True), [variant_params(base, v) for v in variants],
+                                             n_jobs=n_jobs, cache_dir=cache_dir, progress=progress)
+    rows, fams = [], []
+    for v, X in zip(variants, tables):
+        seconds = X.attrs["seconds"]
         failures = X.attrs["failures"]
         extracted = X.shape[1]
         X = _finite(X)

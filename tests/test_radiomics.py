@@ -65,6 +65,91 @@ def test_extract_manifest_caches_and_reports_failures(xray_manifest, tmp_path):
     pd.testing.assert_frame_equal(first, again, check_exact=True)
 
 
+def _with(base: str, **change) -> dict:
+    params = radiomics.load_settings(base)
+    for section, value in change.items():
+        params[section] = value
+    return params
+
+
+# settings sharing image types with the first (the original image, LoG sigma 3, the wavelet bands), others with
+# other settings: the same shape (other grey levels), another shape (3 mm voxels; two HU ranges with
+# resegmentShape), one with an image type never shared (Square), one whose extraction fails
+SHARED_CASES = {
+    "ct": ("ct_volume", [
+        "ct_volume",
+        _with("ct_volume", imageType={"Original": {}}),
+        _with("ct_volume", imageType={"Original": {}, "LoG": {"sigma": [1.0, 2.0, 3.0]}}),
+        _with("ct_volume", imageType={"Wavelet": {}, "LoG": {"sigma": [5.0]}}),
+        _with("ct_volume", imageType={"Original": {}}, setting={"resampledPixelSpacing": [3.0, 3.0, 3.0],
+                                                               "binCount": 16, "label": 1}),
+        _with("ct_volume", imageType={"Original": {}, "LoG": {"sigma": [3.0]}},
+              setting={"resampledPixelSpacing": [2.0, 2.0, 2.0], "interpolator": "sitkBSpline", "binWidth": 25,
+                       "normalize": True, "normalizeScale": 100, "label": 1}),
+        _with("ct_volume", imageType={"Original": {}},
+              setting={"resampledPixelSpacing": [2.0, 2.0, 2.0], "binCount": 32, "resegmentRange": [-200, 1500],
+                       "resegmentShape": True, "label": 1}),
+        _with("ct_volume", imageType={"Original": {}},
+              setting={"resampledPixelSpacing": [2.0, 2.0, 2.0], "binCount": 32, "resegmentRange": [150, 1500],
+                       "resegmentShape": True, "label": 1}),
+        _with("ct_volume", imageType={"Original": {}, "Square": {}}),
+        _with("ct_volume", setting={"resampledPixelSpacing": [2.0, 2.0, 2.0], "binCount": 32, "label": 2}),
+    ]),
+    "xray": ("baseline_xray", [
+        "xray",
+        _with("xray", imageType={"Original": {}}),
+        _with("xray", imageType={"Original": {}, "LoG": {"sigma": [1.0]}}),
+        "baseline_xray",
+    ]),
+}
+
+
+@pytest.mark.parametrize("modality", sorted(SHARED_CASES))
+def test_extract_shared_equals_one_extraction_per_settings(tiny_cohorts, modality):
+    row = load_manifest(tiny_cohorts[modality]).iloc[0]
+    _, settings_list = SHARED_CASES[modality]
+    shared = radiomics.extract_shared(row["image"], row["mask"], settings_list)
+    assert len(shared) == len(settings_list)
+    for settings, (feats, err, seconds) in zip(settings_list, shared):
+        try:
+            own = radiomics.extract_case(row["image"], row["mask"], settings)
+        except ValueError as exc:
+            assert feats is None and err.startswith("ValueError: ") and str(exc).splitlines()[0] in err
+            continue
+        assert err is None and seconds >= 0
+        pd.testing.assert_series_equal(feats, own, check_exact=True)  # values, names and their order
+    assert sum(err is not None for _, err, _ in shared) == (modality == "ct")  # the label-2 settings
+
+
+def test_extract_shared_computes_a_shared_image_type_once(tiny_cohorts, monkeypatch):
+    row = load_manifest(tiny_cohorts["ct"]).iloc[0]
+    calls = []
+    real = radiomics.extract_case
+    monkeypatch.setattr(radiomics, "extract_case",
+                        lambda i, m, s: calls.append((s["imageType"], "shape" in s["featureClass"])) or real(i, m, s))
+    radiomics.extract_shared(row["image"], row["mask"], SHARED_CASES["ct"][1][:8])
+    assert calls == [({"LoG": {"sigma": [3.0, 5.0]}, "Original": {}, "Wavelet": {}}, True),
+                     ({"LoG": {"sigma": [1.0, 2.0]}}, False),  # original image alone, LoG 5 + wavelet: nothing left
+                     ({"Original": {}}, True),  # 3 mm voxels: another shape
+                     ({"LoG": {"sigma": [3.0]}, "Original": {}}, False),  # other grey levels, the same shape
+                     ({"Original": {}}, True),  # resegmentShape: the HU range changes the shape
+                     ({"Original": {}}, True)]
+
+
+def test_extract_manifest_many_equals_one_manifest_extraction_per_settings(xray_manifest, tmp_path):
+    m = xray_manifest.iloc[:3]
+    settings_list = SHARED_CASES["xray"][1]
+    many = radiomics.extract_manifest_many(m, settings_list, n_jobs=2, cache_dir=tmp_path / "cache", progress=False)
+    for settings, table in zip(settings_list, many):
+        own = radiomics.extract_manifest(m, settings, n_jobs=1, progress=False)
+        pd.testing.assert_frame_equal(table, own, check_exact=True)
+        assert table.attrs["failures"] == [] and table.attrs["seconds"] > 0
+    again = radiomics.extract_manifest_many(m, settings_list, n_jobs=1, cache_dir=tmp_path / "cache", progress=False)
+    assert [t.attrs["seconds"] for t in again] == [0.0] * len(settings_list)  # every settings cached on its own
+    for table, cached in zip(many, again):
+        pd.testing.assert_frame_equal(table, cached, check_exact=True)
+
+
 def test_all_cases_failing_raises_with_reasons(xray_manifest, tmp_path):
     m = xray_manifest.iloc[:1].copy()
     bad = tmp_path / "empty.nii.gz"

@@ -120,20 +120,6 @@ def test_subsample_keeps_each_cohorts_class_mix_and_is_deterministic():
         transport.subsample(m, lab, {})
 
 
-def test_filter_rows_cut_from_an_extracted_table_equal_their_own_extraction(ct_manifest, tmp_path):
-    m = ct_manifest.iloc[:2]
-    full = transport.Variant("shipped", "as shipped", {})
-    cut = transport.Variant("filter", "+ LoG (3, 5 mm)", {}, {"Original": {}, "LoG": {"sigma": [3.0, 5.0]}})
-    params = transport.variant_params("ct_volume", full)
-    X = radiomics.extract_manifest(m, params, n_jobs=1, progress=False)
-    table = transport._image_type_subset(transport.variant_params("ct_volume", cut), [(params, X)])
-    own = radiomics.extract_manifest(m, transport.variant_params("ct_volume", cut), n_jobs=1, progress=False)
-    pd.testing.assert_frame_equal(table[own.columns], own, check_exact=True)
-    assert set(table.columns) == set(own.columns)
-    other = transport.Variant("filter", "+ LoG (1, 2, 3 mm)", {}, {"Original": {}, "LoG": {"sigma": [1.0, 2.0, 3.0]}})
-    assert transport._image_type_subset(transport.variant_params("ct_volume", other), [(params, X)]) is None
-
-
 def _toy(n_per: int = 30, seed: int = 0, separation: float = 3.0):
     rng = np.random.default_rng(seed)
     rows = []
