@@ -222,15 +222,16 @@ def _image_parts(params: dict):
     """The image types of ``params`` as parts PyRadiomics computes independently from one preprocessed image:
     ``(key, imageType entry, column prefix)`` in PyRadiomics' order (image types sorted by name, as the extractor
     receives them; LoG per sigma in the file's order). None when some image type is not in
-    :data:`SHARED_IMAGE_TYPES`, LoG has no sigma list of its own, or there is none (PyRadiomics' default)."""
+    :data:`SHARED_IMAGE_TYPES` or has no mapping of its own, LoG has no sigma list of its own, or there is none
+    (PyRadiomics' default)."""
     types = params.get("imageType")
     if not isinstance(types, dict) or not types or any(t not in SHARED_IMAGE_TYPES for t in types):
         return None
-    if "sigma" in (params.get("setting") or {}):
+    if "sigma" in (params.get("setting") or {}) or any(not isinstance(v, dict) for v in types.values()):
         return None
     parts = []
     for name in sorted(types):
-        entry = types[name] or {}
+        entry = types[name]
         if name == "LoG":
             if not isinstance(entry.get("sigma"), list) or not entry["sigma"]:
                 return None
@@ -244,7 +245,7 @@ def _image_parts(params: dict):
     return parts
 
 
-def extract_shared(image, mask, settings_list) -> list:
+def extract_shared(image, mask, settings_list, known=()) -> list:
     """Extract one ROI with several settings, reading it once and computing each image type once.
 
     Settings that differ only in their image types share what they have in common: PyRadiomics computes each
@@ -258,6 +259,8 @@ def extract_shared(image, mask, settings_list) -> list:
     ----------
     image, mask : path or SimpleITK.Image
     settings_list : sequence of dict or path
+    known : sequence of (settings, Series), optional
+        Features of this ROI extracted before (a cache's) that the settings may share parts of.
 
     Returns
     -------
@@ -269,6 +272,11 @@ def extract_shared(image, mask, settings_list) -> list:
 
     img, msk = _as_image(image), _as_image(mask)
     done: dict = {}  # ("parts", settings but imageType) -> {part: features}; ("shape", _shape_key) -> features
+    for settings, feats in known:
+        params = load_settings(settings)
+        parts = _image_parts(params)
+        if parts is not None:
+            _remember(params, parts, feats, done, [key for key, _, _ in parts], shape=True)
     out = []
     for settings in settings_list:
         start = time.perf_counter()
@@ -301,6 +309,18 @@ def _shape_key(params: dict) -> str:
                                                                     if k in classes}}, sort_keys=True, default=str)
 
 
+def _remember(params: dict, parts: list, feats, done: dict, keys, shape: bool) -> None:
+    """Keep the features of ``parts`` named in ``keys`` (and, with ``shape``, the shape features) for settings
+    that share them."""
+    have = done.setdefault(("parts", json.dumps({k: v for k, v in params.items() if k != "imageType"},
+                                                 sort_keys=True, default=str)), {})
+    if shape:
+        done[("shape", _shape_key(params))] = {k: v for k, v in feats.items() if _is_shape(k)}
+    for key, _, prefix in parts:
+        if key in keys:
+            have[key] = {k: v for k, v in feats.items() if k.startswith(prefix) and not _is_shape(k)}
+
+
 def _extract_reusing(img, msk, params: dict, done: dict) -> pd.Series:
     parts = _image_parts(params)
     if parts is None:
@@ -319,28 +339,24 @@ def _extract_reusing(img, msk, params: dict, done: dict) -> pd.Series:
                     types[name] = value
         call = {**params, "imageType": types}
         classes = params.get("featureClass") or {}
-        known = shape in done and any(k not in _SHAPE_CLASSES for k in classes)  # an empty featureClass means all
-        if known:
+        shape_known = shape in done and any(k not in _SHAPE_CLASSES for k in classes)  # empty featureClass: all
+        if shape_known:
             call["featureClass"] = {k: v for k, v in classes.items() if k not in _SHAPE_CLASSES}
-        feats = extract_case(img, msk, call)
-        if not known:
-            done[shape] = {k: v for k, v in feats.items() if _is_shape(k)}
-        for key, _, prefix in parts:
-            if key in missing:
-                have[key] = {k: v for k, v in feats.items() if k.startswith(prefix) and not _is_shape(k)}
+        _remember(params, parts, extract_case(img, msk, call), done, missing, shape=not shape_known)
     result = dict(done[shape])
     for key, _, _ in parts:
         result.update(have[key])
     return pd.Series(result, dtype=float)
 
 
-def _case_job(vid: str, image: str, mask: str, todo: list, cache_dir: str | None):
-    """One case's extraction for the settings in ``todo`` (``(i, settings, cache key)``), each cached on its own."""
+def _case_job(vid: str, image: str, mask: str, todo: list, cache_dir: str | None, known=()):
+    """One case's extraction for the settings in ``todo`` (``(i, settings, cache key)``), each cached on its own;
+    ``known``: this case's cached ``(settings, features)`` (:func:`extract_shared`)."""
     import SimpleITK as sitk
 
     sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(1)
     try:
-        results = extract_shared(image, mask, [settings for _, settings, _ in todo])
+        results = extract_shared(image, mask, [settings for _, settings, _ in todo], known)
     except Exception as exc:  # noqa: BLE001 - reading the image or the mask failed: every settings fails
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         results = [(None, f"{type(exc).__name__}: {reason}", 0.0)] * len(todo)
@@ -409,7 +425,8 @@ def extract_manifest(manifest: pd.DataFrame, settings, *, n_jobs: int = -1, cach
 
 def extract_manifest_many(manifest: pd.DataFrame, settings_list, *, n_jobs: int = -1, cache_dir=None,
                           progress: bool = True, mask_column: str = "mask", scheduler=None) -> list:
-    """:func:`extract_manifest` for several settings at once, each case read once (:func:`extract_shared`).
+    """:func:`extract_manifest` for several settings at once, each case read once (:func:`extract_shared`; the
+    settings found in the cache for a case lend their parts to the others).
 
     Parameters
     ----------
@@ -439,16 +456,18 @@ def extract_manifest_many(manifest: pd.DataFrame, settings_list, *, n_jobs: int 
     for _, r in rows.iterrows():
         img_d = content_digest(r["image"], r.get("image_sha256", "") or "")
         msk_d = content_digest(r[mask_column], r.get(f"{mask_column}_sha256", "") or "")
-        todo = []
+        todo, known = [], []
         for i, (p, skey) in enumerate(zip(params, skeys)):
             key = hashlib.sha256(f"{img_d}:{msk_d}:{skey}".encode()).hexdigest()
             path = _cache_path(str(cache_dir) if cache_dir else None, key)
             if path is not None and path.exists():
                 found[i][r["vertebra_id"]] = (_read_cached(path), None)
+                known.append((p, found[i][r["vertebra_id"]][0]))
             else:
                 todo.append((i, p, key))
         if todo:
-            jobs.append((r["vertebra_id"], r["image"], r[mask_column], todo, str(cache_dir) if cache_dir else None))
+            jobs.append((r["vertebra_id"], r["image"], r[mask_column], todo, str(cache_dir) if cache_dir else None,
+                         known))
     if not jobs:
         computed = []
     elif scheduler is not None:

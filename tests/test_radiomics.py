@@ -150,6 +150,21 @@ def test_extract_manifest_many_equals_one_manifest_extraction_per_settings(xray_
         pd.testing.assert_frame_equal(table, cached, check_exact=True)
 
 
+def test_extract_manifest_many_takes_shared_parts_from_the_cache(xray_manifest, tmp_path, monkeypatch):
+    m = xray_manifest.iloc[:2]
+    full, *parts = SHARED_CASES["xray"][1][:3]  # the original image alone, and with LoG 1 mm: parts of `full`
+    radiomics.extract_manifest(m, full, n_jobs=1, cache_dir=tmp_path, progress=False)
+    calls = []
+    real = radiomics.extract_case
+    monkeypatch.setattr(radiomics, "extract_case", lambda i, k, s: calls.append(s) or real(i, k, s))
+    many = radiomics.extract_manifest_many(m, [full, *parts], n_jobs=1, cache_dir=tmp_path, progress=False)
+    assert calls == []  # every part and the shape came from the cached full extraction
+    monkeypatch.setattr(radiomics, "extract_case", real)
+    for settings, table in zip(parts, many[1:]):
+        pd.testing.assert_frame_equal(table, radiomics.extract_manifest(m, settings, n_jobs=1, progress=False),
+                                      check_exact=True)
+
+
 def test_all_cases_failing_raises_with_reasons(xray_manifest, tmp_path):
     m = xray_manifest.iloc[:1].copy()
     bad = tmp_path / "empty.nii.gz"
