@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -25,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 ROI_MODES = ("volume", "largest_sagittal")
-#: Layout of a cached case (part of the cache key): 2 = long-format Parquet (feature, value).
-CACHE_FORMAT = 2
+#: Layout of a cached case (part of the cache key): long-format Parquet (feature, value) since 2; 3 drops the
+#: entries of commits c67af7a and 516089a, whose shared shape features could be wrong with a resegmentation range.
+CACHE_FORMAT = 3
 
 
 def builtin_params(name: str) -> Path:
@@ -67,6 +69,9 @@ def _split_settings(settings) -> tuple[dict, str]:
     unknown = set(own) - {"roi"}
     if unknown:
         raise ValueError(f"unknown key(s) {sorted(unknown)} in the 'ovfkit' section; only 'roi' is recognised")
+    for name, entry in (params.get("imageType") or {}).items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"imageType {name} is {entry!r}, not a mapping; write `{name}: {{}}` for its defaults")
     return params, roi
 
 
@@ -113,18 +118,23 @@ def extract_case(image, mask, settings) -> pd.Series:
     -------
     Series of float, indexed by PyRadiomics feature name (PyRadiomics' diagnostics are not computed).
     """
+    feats = _execute(_as_image(image), _as_image(mask), settings)
+    _check_image_types(feats, load_settings(settings))
+    return pd.Series(feats, dtype=float)
+
+
+def _execute(img, msk, settings) -> dict:
+    """PyRadiomics' features of one ROI (:func:`extract_case` without its check that every image type produced
+    features: a part of :func:`extract_shared` is checked once assembled)."""
     from ovfkit.imaging import largest_slice
 
     params, roi = _split_settings(settings)
-    img, msk = _as_image(image), _as_image(mask)
     if roi == "largest_sagittal" and img.GetDimension() == 3:
         img, msk, _ = largest_slice(img, msk, axis=0)
     _check_label(msk, params)
     _check_dimensionality(img, msk, params)
     result = _extractor(params).execute(img, msk)
-    feats = {k: float(v) for k, v in result.items()}
-    _check_image_types(feats, params)
-    return pd.Series(feats, dtype=float)
+    return {k: float(v) for k, v in result.items()}
 
 
 def _check_dimensionality(img, msk, params: dict) -> None:
@@ -212,23 +222,29 @@ def _write_cached(feats: pd.Series, path: Path) -> None:
 #: Image types whose features :func:`extract_shared` reuses across settings (each is computed on its own from the
 #: preprocessed image; LoG per sigma).
 SHARED_IMAGE_TYPES = ("Original", "LoG", "Wavelet")
+_SHAPE_CLASSES = ("shape", "shape2D")
+#: Settings that change how grey levels are binned, never the ROI's shape features.
+BIN_SETTINGS = ("binWidth", "binCount")
+#: Settings that change the grey levels but not the ROI's shape features when there is no resegmentation range
+#: (the mask is resampled by nearest neighbour; with a range, PyRadiomics crops the shape's mask to the bounding box
+#: of the resegmented ROI, which the grey levels decide). An ``interpolator`` of None turns resampling off: kept.
+GREY_LEVEL_SETTINGS = ("interpolator", "normalize", "normalizeScale", "removeOutliers", "resegmentMode")
 
 
 def _is_shape(name: str) -> bool:
-    return name.split("_", 2)[1] in ("shape", "shape2D")
+    return name.split("_", 2)[1] in _SHAPE_CLASSES
 
 
 def _image_parts(params: dict):
     """The image types of ``params`` as parts PyRadiomics computes independently from one preprocessed image:
     ``(key, imageType entry, column prefix)`` in PyRadiomics' order (image types sorted by name, as the extractor
     receives them; LoG per sigma in the file's order). None when some image type is not in
-    :data:`SHARED_IMAGE_TYPES` or has no mapping of its own, LoG has no sigma list of its own, or there is none
-    (PyRadiomics' default)."""
+    :data:`SHARED_IMAGE_TYPES`, LoG has no sigma list of its own, or there is none (PyRadiomics' default)."""
     types = params.get("imageType")
     if not isinstance(types, dict) or not types or any(t not in SHARED_IMAGE_TYPES for t in types):
         return None
     if "sigma" in (params.get("setting") or {}) or any(not isinstance(v, dict) for v in types.values()):
-        return None
+        return None  # the latter refused with a clear message by extract_case
     parts = []
     for name in sorted(types):
         entry = types[name]
@@ -245,31 +261,49 @@ def _image_parts(params: dict):
     return parts
 
 
-def extract_shared(image, mask, settings_list, known=()) -> list:
-    """Extract one ROI with several settings, reading it once and computing each image type once.
+def _shape_key(params: dict) -> str:
+    """What the shape features of ``params`` depend on: every setting but :data:`BIN_SETTINGS` and, without a
+    resegmentation range, :data:`GREY_LEVEL_SETTINGS`."""
+    setting = dict(params.get("setting") or {})
+    dropped = BIN_SETTINGS if setting.get("resegmentRange") is not None else BIN_SETTINGS + GREY_LEVEL_SETTINGS
+    for name in dropped:
+        if name != "interpolator" or setting.get(name) is not None:
+            setting.pop(name, None)
+    classes = params.get("featureClass") or {}
+    shape = {k: classes[k] for k in _SHAPE_CLASSES if k in classes} if classes else "every class"  # PyRadiomics'
+    rest = {k: v for k, v in params.items() if k not in ("setting", "imageType", "featureClass")}
+    return json.dumps({**rest, "setting": setting, "featureClass": shape}, sort_keys=True, default=str)
 
-    Settings that differ only in their image types share what they have in common: PyRadiomics computes each
-    image type (the original image, each LoG sigma, the wavelet bands) on its own from the same preprocessed
-    image, and the shape features from the mask alone, so a part computed for one settings is the same in another
-    (``tests/test_radiomics.py::test_extract_shared_equals_one_extraction_per_settings``, exact); the shape
-    features are shared by settings that differ in :data:`GREY_LEVEL_SETTINGS` only. Image types other than
-    :data:`SHARED_IMAGE_TYPES` are extracted afresh for each settings.
+
+def extract_shared(image, mask, settings_list, known=()) -> list:
+    """Extract one ROI with several settings, reading it once and computing each shared part once.
+
+    PyRadiomics computes each image type (the original image, each LoG sigma, the wavelet bands) on its own from
+    the same preprocessed image, so settings that differ only in their image types share the parts they have in
+    common; the shape features are shared by settings that differ only in :data:`BIN_SETTINGS` or, without a
+    resegmentation range, :data:`GREY_LEVEL_SETTINGS`. The result is the same as one :func:`extract_case` per
+    settings: values, names and their order
+    (``tests/test_radiomics.py::test_extract_shared_equals_one_extraction_per_settings``). Image types other
+    than :data:`SHARED_IMAGE_TYPES` are extracted afresh for each settings.
 
     Parameters
     ----------
-    image, mask : path or SimpleITK.Image
-    settings_list : sequence of dict or path
-    known : sequence of (settings, Series), optional
-        Features of this ROI extracted before (a cache's) that the settings may share parts of.
+    image, mask : str, path or SimpleITK.Image
+        As :func:`extract_case`.
+    settings_list : sequence of dict, str or path
+        Parameter structures or files (:func:`load_settings`).
+    known : sequence of (dict, Series), optional
+        Settings and the features of this ROI extracted with them before (a cache's), whose parts the settings
+        may share.
 
     Returns
     -------
-    list, one ``(features, error, seconds)`` per settings: a Series as :func:`extract_case` returns it and
-    None, or None and the error's one-line reason (``"ValueError: ..."``); ``seconds`` is the time spent on
-    that settings (reading the ROI is not counted).
+    list of tuple, one ``(features, error, seconds)`` per settings: a Series as :func:`extract_case` returns
+    it and None, or None and the error's one-line reason (``"ValueError: ..."``); ``seconds`` is the time spent
+    on that settings (reading the ROI is not counted; a part is paid for by the first settings that needs it).
     """
-    import time
-
+    if not settings_list:
+        return []
     img, msk = _as_image(image), _as_image(mask)
     done: dict = {}  # ("parts", settings but imageType) -> {part: features}; ("shape", _shape_key) -> features
     for settings, feats in known:
@@ -284,29 +318,13 @@ def extract_shared(image, mask, settings_list, known=()) -> list:
             feats = _extract_reusing(img, msk, load_settings(settings), done)
             out.append((feats, None, time.perf_counter() - start))
         except Exception as exc:  # noqa: BLE001 - PyRadiomics raises ValueError/RuntimeError/IndexError
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            out.append((None, f"{type(exc).__name__}: {reason}", time.perf_counter() - start))
+            out.append((None, _reason(exc), time.perf_counter() - start))
     return out
 
 
-#: PyRadiomics settings that change the grey levels or their discretization but not the ROI's shape features: the
-#: mask is resampled by nearest neighbour whatever the ``interpolator``, normalization acts on the image, and
-#: resegmentation changes the texture mask only (unless ``resegmentShape``).
-GREY_LEVEL_SETTINGS = ("binWidth", "binCount", "interpolator", "normalize", "normalizeScale", "resegmentRange",
-                       "resegmentMode")
-_SHAPE_CLASSES = ("shape", "shape2D")
-
-
-def _shape_key(params: dict) -> str:
-    """What the shape features of ``params`` depend on: every setting but :data:`GREY_LEVEL_SETTINGS`."""
-    setting = dict(params.get("setting") or {})
-    if not setting.get("resegmentShape"):
-        for name in GREY_LEVEL_SETTINGS:
-            setting.pop(name, None)
-    classes = params.get("featureClass") or {}
-    rest = {k: v for k, v in params.items() if k not in ("setting", "imageType", "featureClass")}
-    return json.dumps({**rest, "setting": setting, "featureClass": {k: classes[k] for k in _SHAPE_CLASSES
-                                                                    if k in classes}}, sort_keys=True, default=str)
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else type(exc).__name__}"
 
 
 def _remember(params: dict, parts: list, feats, done: dict, keys, shape: bool) -> None:
@@ -342,10 +360,11 @@ def _extract_reusing(img, msk, params: dict, done: dict) -> pd.Series:
         shape_known = shape in done and any(k not in _SHAPE_CLASSES for k in classes)  # empty featureClass: all
         if shape_known:
             call["featureClass"] = {k: v for k, v in classes.items() if k not in _SHAPE_CLASSES}
-        _remember(params, parts, extract_case(img, msk, call), done, missing, shape=not shape_known)
+        _remember(params, parts, _execute(img, msk, call), done, missing, shape=not shape_known)
     result = dict(done[shape])
     for key, _, _ in parts:
         result.update(have[key])
+    _check_image_types(result, params)  # on the whole: PyRadiomics may skip one LoG sigma of several
     return pd.Series(result, dtype=float)
 
 
@@ -358,8 +377,7 @@ def _case_job(vid: str, image: str, mask: str, todo: list, cache_dir: str | None
     try:
         results = extract_shared(image, mask, [settings for _, settings, _ in todo], known)
     except Exception as exc:  # noqa: BLE001 - reading the image or the mask failed: every settings fails
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        results = [(None, f"{type(exc).__name__}: {reason}", 0.0)] * len(todo)
+        results = [(None, _reason(exc), 0.0)] * len(todo)
     out = []
     for (i, _, key), (feats, err, seconds) in zip(todo, results):
         path = _cache_path(cache_dir, key)
@@ -416,7 +434,8 @@ def extract_manifest(manifest: pd.DataFrame, settings, *, n_jobs: int = -1, cach
     Returns
     -------
     DataFrame, shape (n_cases, n_features), indexed by ``vertebra_id`` in manifest order. Cases that
-    failed are absent; ``result.attrs["failures"]`` lists them as ``{"vertebra_id", "reason"}``.
+    failed are absent; ``result.attrs["failures"]`` lists them as ``{"vertebra_id", "reason"}``, and
+    ``result.attrs["seconds"]`` is the extraction time summed over the cases computed (cache hits cost none).
     Raises ``RuntimeError`` naming the reasons when every case fails.
     """
     return extract_manifest_many(manifest, [settings], n_jobs=n_jobs, cache_dir=cache_dir, progress=progress,
@@ -431,15 +450,22 @@ def extract_manifest_many(manifest: pd.DataFrame, settings_list, *, n_jobs: int 
     Parameters
     ----------
     manifest : DataFrame
-    settings_list : sequence of dict or path
-    n_jobs, cache_dir, progress, mask_column, scheduler
+        As :func:`extract_manifest`.
+    settings_list : sequence of dict, str or path
+        Parameter structures or files (:func:`load_settings`).
+    n_jobs : int
+    cache_dir : path, optional
+    progress : bool
+    mask_column : str
+    scheduler : dask.distributed.Client or str, optional
         As :func:`extract_manifest`; each settings is cached under its own key.
 
     Returns
     -------
     list of DataFrame, one per settings, each as :func:`extract_manifest` returns it, with
-    ``attrs["seconds"]``: the extraction time summed over the cases computed (cache hits cost none; reading
-    a case is shared and not counted).
+    ``attrs["seconds"]``: the extraction time summed over the cases computed, in the workers (cache hits cost
+    none; reading a case is not counted; a part shared by several settings counts for the first that needs it).
+    Raises ``RuntimeError`` naming the settings and the reasons when every case fails for one settings.
     """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
@@ -447,6 +473,8 @@ def extract_manifest_many(manifest: pd.DataFrame, settings_list, *, n_jobs: int 
     from ovfkit.provenance import content_digest
 
     params = [load_settings(s) for s in settings_list]
+    if not params:
+        return []
     skeys = [settings_key(p) for p in params]
     rows = manifest[manifest[mask_column].astype(str) != ""]
     ids = list(rows["vertebra_id"])
@@ -485,7 +513,8 @@ def extract_manifest_many(manifest: pd.DataFrame, settings_list, *, n_jobs: int 
         failures = [{"vertebra_id": vid, "reason": got[vid][1]} for vid in ids if got[vid][1] is not None]
         if ids and not ok:
             reasons = "; ".join(f"{f['vertebra_id']}: {f['reason']}" for f in failures[:5])
-            raise RuntimeError(f"radiomics failed for all {len(failures)} cases ({reasons})")
+            which = f" with settings {i} of {len(found)}" if len(found) > 1 else ""
+            raise RuntimeError(f"radiomics failed for all {len(failures)} cases{which} ({reasons})")
         table = pd.DataFrame.from_dict(ok, orient="index").reindex(list(ok))
         table.index.name = "vertebra_id"
         table = table.astype(float)

@@ -408,9 +408,9 @@ def sensitivity(manifest: pd.DataFrame, base, variants, task, *, ids=None, cache
         training class, so their shift is undefined and left out of the medians), ``failed`` (vertebrae whose extraction failed, named in ``failures``), ``shift <cohort>`` (median
         absolute within-class shift over features, :func:`center_shift`), ``AUC <cohort>``, ``AUC pooled`` (with
         ``AUC pooled low``/``high``, its 95% CI) without ComBat, ``AUC pooled, ComBat`` and ``AUC <cohort>, ComBat``
-        with it, ``seconds`` (the variant's extraction time summed over the vertebrae it computed: cache hits
-        and the parts it shares with another variant, :func:`ovfkit.radiomics.extract_shared`, cost none; not
-        deterministic).
+        with it, ``seconds`` (the variant's extraction time summed over the vertebrae it computed, in the
+        workers: cache hits cost none, and a part shared with an earlier variant, :func:`ovfkit.radiomics.extract_shared`,
+        is paid for by that one; not deterministic).
     families : DataFrame, the per-family shift (:func:`family_shift`) of every variant, long format
         (``choice``, ``variant``, ``image``, ``feature_class``, ``cohort``, ``shift``, ``features``).
     """

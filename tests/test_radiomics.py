@@ -72,28 +72,34 @@ def _with(base: str, **change) -> dict:
     return params
 
 
-# settings sharing image types with the first (the original image, LoG sigma 3, the wavelet bands), others with
-# other settings: the same shape (other grey levels), another shape (3 mm voxels; two HU ranges with
-# resegmentShape), one with an image type never shared (Square), one whose extraction fails
+_RANGE = {"resampledPixelSpacing": [2.0, 2.0, 2.0], "resegmentRange": [-200, 1500], "label": 1}
+_NO_RANGE = {"resampledPixelSpacing": [2.0, 2.0, 2.0], "label": 1}
+# settings sharing image types with the first (the original image, LoG sigma 3, the wavelet bands), then others
+# with other settings: other bins (same shape), another interpolator with the HU range (another shape: the range
+# crops the shape's mask), grey levels without the range (the same shape as each other), 3 mm voxels, two HU ranges
+# with resegmentShape, no interpolator (no resampling), an image type never shared (Square), and a label that fails
 SHARED_CASES = {
     "ct": ("ct_volume", [
         "ct_volume",
         _with("ct_volume", imageType={"Original": {}}),
         _with("ct_volume", imageType={"Original": {}, "LoG": {"sigma": [1.0, 2.0, 3.0]}}),
         _with("ct_volume", imageType={"Wavelet": {}, "LoG": {"sigma": [5.0]}}),
+        _with("ct_volume", imageType={"Original": {}}, setting={**_RANGE, "interpolator": "sitkLinear", "binWidth": 25}),
+        _with("ct_volume", imageType={"Original": {}, "LoG": {"sigma": [3.0]}},
+              setting={**_RANGE, "interpolator": "sitkBSpline", "binCount": 32}),
+        _with("ct_volume", imageType={"Original": {}},
+              setting={**_NO_RANGE, "interpolator": "sitkBSpline", "binWidth": 25, "normalize": True,
+                       "normalizeScale": 100}),
+        _with("ct_volume", imageType={"Original": {}}, setting={**_NO_RANGE, "interpolator": "sitkLinear",
+                                                               "binCount": 32}),
         _with("ct_volume", imageType={"Original": {}}, setting={"resampledPixelSpacing": [3.0, 3.0, 3.0],
                                                                "binCount": 16, "label": 1}),
-        _with("ct_volume", imageType={"Original": {}, "LoG": {"sigma": [3.0]}},
-              setting={"resampledPixelSpacing": [2.0, 2.0, 2.0], "interpolator": "sitkBSpline", "binWidth": 25,
-                       "normalize": True, "normalizeScale": 100, "label": 1}),
+        _with("ct_volume", imageType={"Original": {}}, setting={**_RANGE, "binCount": 32, "resegmentShape": True}),
         _with("ct_volume", imageType={"Original": {}},
-              setting={"resampledPixelSpacing": [2.0, 2.0, 2.0], "binCount": 32, "resegmentRange": [-200, 1500],
-                       "resegmentShape": True, "label": 1}),
-        _with("ct_volume", imageType={"Original": {}},
-              setting={"resampledPixelSpacing": [2.0, 2.0, 2.0], "binCount": 32, "resegmentRange": [150, 1500],
-                       "resegmentShape": True, "label": 1}),
+              setting={**_RANGE, "binCount": 32, "resegmentRange": [150, 1500], "resegmentShape": True}),
+        _with("ct_volume", imageType={"Original": {}}, setting={**_NO_RANGE, "interpolator": None, "binCount": 32}),
         _with("ct_volume", imageType={"Original": {}, "Square": {}}),
-        _with("ct_volume", setting={"resampledPixelSpacing": [2.0, 2.0, 2.0], "binCount": 32, "label": 2}),
+        _with("ct_volume", setting={**_NO_RANGE, "binCount": 32, "label": 2}),
     ]),
     "xray": ("baseline_xray", [
         "xray",
@@ -104,9 +110,9 @@ SHARED_CASES = {
 }
 
 
-@pytest.mark.parametrize("modality", sorted(SHARED_CASES))
-def test_extract_shared_equals_one_extraction_per_settings(tiny_cohorts, modality):
-    row = load_manifest(tiny_cohorts[modality]).iloc[0]
+@pytest.mark.parametrize("modality, row", [("ct", 0), ("ct", 1), ("xray", 0), ("xray", 1)])
+def test_extract_shared_equals_one_extraction_per_settings(tiny_cohorts, modality, row):
+    row = load_manifest(tiny_cohorts[modality]).iloc[row]
     _, settings_list = SHARED_CASES[modality]
     shared = radiomics.extract_shared(row["image"], row["mask"], settings_list)
     assert len(shared) == len(settings_list)
@@ -121,33 +127,77 @@ def test_extract_shared_equals_one_extraction_per_settings(tiny_cohorts, modalit
     assert sum(err is not None for _, err, _ in shared) == (modality == "ct")  # the label-2 settings
 
 
-def test_extract_shared_computes_a_shared_image_type_once(tiny_cohorts, monkeypatch):
+def test_extract_shared_computes_a_shared_part_once(tiny_cohorts, monkeypatch):
     row = load_manifest(tiny_cohorts["ct"]).iloc[0]
     calls = []
-    real = radiomics.extract_case
-    monkeypatch.setattr(radiomics, "extract_case",
+    real = radiomics._execute
+    monkeypatch.setattr(radiomics, "_execute",
                         lambda i, m, s: calls.append((s["imageType"], "shape" in s["featureClass"])) or real(i, m, s))
-    radiomics.extract_shared(row["image"], row["mask"], SHARED_CASES["ct"][1][:8])
+    radiomics.extract_shared(row["image"], row["mask"], SHARED_CASES["ct"][1][:11])
     assert calls == [({"LoG": {"sigma": [3.0, 5.0]}, "Original": {}, "Wavelet": {}}, True),
                      ({"LoG": {"sigma": [1.0, 2.0]}}, False),  # original image alone, LoG 5 + wavelet: nothing left
-                     ({"Original": {}}, True),  # 3 mm voxels: another shape
-                     ({"LoG": {"sigma": [3.0]}, "Original": {}}, False),  # other grey levels, the same shape
+                     ({"Original": {}}, False),  # bin width instead of bin count: the same shape
+                     ({"LoG": {"sigma": [3.0]}, "Original": {}}, True),  # B-spline with the HU range
+                     ({"Original": {}}, True),  # no range: grey levels leave the shape ...
+                     ({"Original": {}}, False),  # ... as the next settings (other grey levels) has it
+                     ({"Original": {}}, True),  # 3 mm voxels
                      ({"Original": {}}, True),  # resegmentShape: the HU range changes the shape
                      ({"Original": {}}, True)]
 
 
-def test_extract_manifest_many_equals_one_manifest_extraction_per_settings(xray_manifest, tmp_path):
+def test_extract_shared_keeps_apart_the_shapes_a_resegmentation_range_crops(tiny_cohorts):
+    # PyRadiomics crops the shape's mask to the bounding box of the resegmented ROI even without resegmentShape
+    row = load_manifest(tiny_cohorts["ct"]).iloc[0]
+    img, msk = sitk.ReadImage(row["image"]), sitk.ReadImage(row["mask"])
+    arr = sitk.GetArrayFromImage(img)
+    z = np.flatnonzero((sitk.GetArrayViewFromImage(msk) > 0).any(axis=(1, 2)))
+    arr[z[len(z) // 2]:] = 3000  # the ROI's upper half above 1500 HU: the resegmented ROI loses it
+    hot = sitk.GetImageFromArray(arr)
+    hot.CopyInformation(img)
+    settings = [_with("ct_volume", imageType={"Original": {}}, setting={**_RANGE, "binCount": 32}),
+                _with("ct_volume", imageType={"Original": {}}, setting={**_RANGE, "binCount": 32, "normalize": True}),
+                _with("ct_volume", imageType={"Original": {}}, setting={**_NO_RANGE, "binCount": 32})]
+    own = [radiomics.extract_case(hot, msk, s) for s in settings]
+    shape = [c for c in own[0].index if radiomics._is_shape(c)]
+    assert not np.allclose(own[0][shape], own[1][shape])  # z-scores all within -200..1500: nothing cut
+    assert not np.allclose(own[0][shape], own[2][shape])
+    for (feats, err, _), ref in zip(radiomics.extract_shared(hot, msk, settings), own):
+        assert err is None
+        pd.testing.assert_series_equal(feats, ref, check_exact=True)
+
+
+def test_extract_shared_refuses_a_log_pyradiomics_skipped_as_extract_case_does(xray_manifest):
+    img, msk = _xray_case(xray_manifest)
+    img, msk = sitk.JoinSeries(img), sitk.JoinSeries(msk)  # one slice: PyRadiomics skips LoG with a log message
+    settings = [{"setting": {"force2D": True, "force2Ddimension": 0}, "imageType": {"Original": {}},
+                 "featureClass": {"firstorder": None}}]
+    settings.append({**settings[0], "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}}})
+    (ok, _, _), (feats, err, _) = radiomics.extract_shared(img, msk, settings)
+    pd.testing.assert_series_equal(ok, radiomics.extract_case(img, msk, settings[0]), check_exact=True)
+    with pytest.raises(ValueError, match="image type LoG produced no features") as exc:
+        radiomics.extract_case(img, msk, settings[1])
+    assert feats is None and err == f"ValueError: {str(exc.value).splitlines()[0]}"
+
+
+def test_image_type_without_a_mapping_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match=r"imageType Original is None, not a mapping; write `Original: \{\}`"):
+        radiomics.settings_key(_with("xray", imageType={"Original": None}))
+
+
+def test_extract_manifest_many_equals_one_extraction_per_case_and_settings(xray_manifest, tmp_path):
     m = xray_manifest.iloc[:3]
     settings_list = SHARED_CASES["xray"][1]
     many = radiomics.extract_manifest_many(m, settings_list, n_jobs=2, cache_dir=tmp_path / "cache", progress=False)
     for settings, table in zip(settings_list, many):
-        own = radiomics.extract_manifest(m, settings, n_jobs=1, progress=False)
+        own = pd.DataFrame({r["vertebra_id"]: radiomics.extract_case(r["image"], r["mask"], settings)
+                            for _, r in m.iterrows()}).T.rename_axis("vertebra_id")
         pd.testing.assert_frame_equal(table, own, check_exact=True)
         assert table.attrs["failures"] == [] and table.attrs["seconds"] > 0
     again = radiomics.extract_manifest_many(m, settings_list, n_jobs=1, cache_dir=tmp_path / "cache", progress=False)
     assert [t.attrs["seconds"] for t in again] == [0.0] * len(settings_list)  # every settings cached on its own
     for table, cached in zip(many, again):
         pd.testing.assert_frame_equal(table, cached, check_exact=True)
+    assert radiomics.extract_manifest_many(m, [], progress=False) == []
 
 
 def test_extract_manifest_many_takes_shared_parts_from_the_cache(xray_manifest, tmp_path, monkeypatch):
@@ -155,14 +205,15 @@ def test_extract_manifest_many_takes_shared_parts_from_the_cache(xray_manifest, 
     full, *parts = SHARED_CASES["xray"][1][:3]  # the original image alone, and with LoG 1 mm: parts of `full`
     radiomics.extract_manifest(m, full, n_jobs=1, cache_dir=tmp_path, progress=False)
     calls = []
-    real = radiomics.extract_case
-    monkeypatch.setattr(radiomics, "extract_case", lambda i, k, s: calls.append(s) or real(i, k, s))
+    real = radiomics._execute
+    monkeypatch.setattr(radiomics, "_execute", lambda i, k, s: calls.append(s) or real(i, k, s))
     many = radiomics.extract_manifest_many(m, [full, *parts], n_jobs=1, cache_dir=tmp_path, progress=False)
     assert calls == []  # every part and the shape came from the cached full extraction
-    monkeypatch.setattr(radiomics, "extract_case", real)
+    monkeypatch.setattr(radiomics, "_execute", real)
     for settings, table in zip(parts, many[1:]):
-        pd.testing.assert_frame_equal(table, radiomics.extract_manifest(m, settings, n_jobs=1, progress=False),
-                                      check_exact=True)
+        own = pd.DataFrame({r["vertebra_id"]: radiomics.extract_case(r["image"], r["mask"], settings)
+                            for _, r in m.iterrows()}).T.rename_axis("vertebra_id")
+        pd.testing.assert_frame_equal(table, own, check_exact=True)
 
 
 def test_all_cases_failing_raises_with_reasons(xray_manifest, tmp_path):
