@@ -7,7 +7,7 @@ process on images already read, PyRadiomics' extractor with its diagnostics (its
 skips them (:func:`ovfkit.radiomics.extract_case`), on those cases and on as many CT vertebral bodies with
 ``ct_volume`` and with its original image only: the ratio d (same values, checked). Last, serially, the
 sensitivity study's variants of each modality's default file (:func:`ovfkit.transport.variants`), each case read
-from disk: one PyRadiomics extraction per variant, as PyRadiomics' users run it, against
+from disk: one extraction per variant (:func:`ovfkit.radiomics.extract_case`, each reading the case), against
 :func:`ovfkit.radiomics.extract_shared` (each case read once, each shared image type and shape computed once):
 the ratio e (same values, checked; target <= 0.85).
 

@@ -27,7 +27,8 @@ import pandas as pd
 
 ROI_MODES = ("volume", "largest_sagittal")
 #: Layout of a cached case (part of the cache key): long-format Parquet (feature, value) since 2; 3 drops the
-#: entries of commits c67af7a and 516089a, whose shared shape features could be wrong with a resegmentation range.
+#: entries of commits c67af7a and 516089a, whose shared shape features could be wrong with a resegmentation range,
+#: with ``interpolator: None`` or with an empty featureClass.
 CACHE_FORMAT = 3
 
 
@@ -69,7 +70,10 @@ def _split_settings(settings) -> tuple[dict, str]:
     unknown = set(own) - {"roi"}
     if unknown:
         raise ValueError(f"unknown key(s) {sorted(unknown)} in the 'ovfkit' section; only 'roi' is recognised")
-    for name, entry in (params.get("imageType") or {}).items():
+    types = params.get("imageType") or {}
+    if not isinstance(types, dict):
+        raise ValueError(f"imageType is {types!r}, not a mapping; write e.g. `imageType: {{Original: {{}}}}`")
+    for name, entry in types.items():
         if not isinstance(entry, dict):
             raise ValueError(f"imageType {name} is {entry!r}, not a mapping; write `{name}: {{}}` for its defaults")
     return params, roi
@@ -513,7 +517,7 @@ def extract_manifest_many(manifest: pd.DataFrame, settings_list, *, n_jobs: int 
         failures = [{"vertebra_id": vid, "reason": got[vid][1]} for vid in ids if got[vid][1] is not None]
         if ids and not ok:
             reasons = "; ".join(f"{f['vertebra_id']}: {f['reason']}" for f in failures[:5])
-            which = f" with settings {i} of {len(found)}" if len(found) > 1 else ""
+            which = f" with settings {i + 1} of {len(found)}" if len(found) > 1 else ""
             raise RuntimeError(f"radiomics failed for all {len(failures)} cases{which} ({reasons})")
         table = pd.DataFrame.from_dict(ok, orient="index").reindex(list(ok))
         table.index.name = "vertebra_id"

@@ -75,9 +75,10 @@ def _with(base: str, **change) -> dict:
 _RANGE = {"resampledPixelSpacing": [2.0, 2.0, 2.0], "resegmentRange": [-200, 1500], "label": 1}
 _NO_RANGE = {"resampledPixelSpacing": [2.0, 2.0, 2.0], "label": 1}
 # settings sharing image types with the first (the original image, LoG sigma 3, the wavelet bands), then others
-# with other settings: other bins (same shape), another interpolator with the HU range (another shape: the range
-# crops the shape's mask), grey levels without the range (the same shape as each other), 3 mm voxels, two HU ranges
-# with resegmentShape, no interpolator (no resampling), an image type never shared (Square), and a label that fails
+# with other settings: other bins (same shape), another interpolator with the HU range (keyed apart: with a range
+# the grey levels may crop the shape's mask), grey levels without the range (the same shape as each other), 3 mm
+# voxels, two HU ranges with resegmentShape, no interpolator (no resampling), an image type never shared (Square),
+# and a label that fails; on X-ray, every feature class (featureClass empty) and then first-order ones alone
 SHARED_CASES = {
     "ct": ("ct_volume", [
         "ct_volume",
@@ -106,6 +107,8 @@ SHARED_CASES = {
         _with("xray", imageType={"Original": {}}),
         _with("xray", imageType={"Original": {}, "LoG": {"sigma": [1.0]}}),
         "baseline_xray",
+        _with("baseline_xray", featureClass={}),
+        _with("baseline_xray", featureClass={"firstorder": None}),
     ]),
 }
 
@@ -141,8 +144,8 @@ def test_extract_shared_computes_a_shared_part_once(tiny_cohorts, monkeypatch):
                      ({"Original": {}}, True),  # no range: grey levels leave the shape ...
                      ({"Original": {}}, False),  # ... as the next settings (other grey levels) has it
                      ({"Original": {}}, True),  # 3 mm voxels
-                     ({"Original": {}}, True),  # resegmentShape: the HU range changes the shape
-                     ({"Original": {}}, True)]
+                     ({"Original": {}}, True),  # resegmentShape with -200..1500 HU ...
+                     ({"Original": {}}, True)]  # ... and with 150..1500 HU: the range decides the shape
 
 
 def test_extract_shared_keeps_apart_the_shapes_a_resegmentation_range_crops(tiny_cohorts):
@@ -156,11 +159,14 @@ def test_extract_shared_keeps_apart_the_shapes_a_resegmentation_range_crops(tiny
     hot.CopyInformation(img)
     settings = [_with("ct_volume", imageType={"Original": {}}, setting={**_RANGE, "binCount": 32}),
                 _with("ct_volume", imageType={"Original": {}}, setting={**_RANGE, "binCount": 32, "normalize": True}),
+                _with("ct_volume", imageType={"Original": {}}, setting={**_RANGE, "binCount": 32,
+                                                                       "resegmentMode": "sigma"}),
                 _with("ct_volume", imageType={"Original": {}}, setting={**_NO_RANGE, "binCount": 32})]
     own = [radiomics.extract_case(hot, msk, s) for s in settings]
     shape = [c for c in own[0].index if radiomics._is_shape(c)]
     assert not np.allclose(own[0][shape], own[1][shape])  # z-scores all within -200..1500: nothing cut
-    assert not np.allclose(own[0][shape], own[2][shape])
+    assert not np.allclose(own[0][shape], own[2][shape])  # within -200..1500 standard deviations: nothing cut
+    assert not np.allclose(own[0][shape], own[3][shape])
     for (feats, err, _), ref in zip(radiomics.extract_shared(hot, msk, settings), own):
         assert err is None
         pd.testing.assert_series_equal(feats, ref, check_exact=True)
@@ -179,9 +185,24 @@ def test_extract_shared_refuses_a_log_pyradiomics_skipped_as_extract_case_does(x
     assert feats is None and err == f"ValueError: {str(exc.value).splitlines()[0]}"
 
 
+def test_extract_shared_keeps_a_log_whose_other_sigma_pyradiomics_skipped(xray_manifest):
+    img, msk = _xray_case(xray_manifest)
+    img, msk = sitk.JoinSeries([img] * 4), sitk.JoinSeries([msk] * 4)  # 4 slices of 1 mm: sigma 4 mm is skipped
+    one = {"setting": {"force2D": True, "force2Ddimension": 0}, "imageType": {"LoG": {"sigma": [1.0]}},
+           "featureClass": {"firstorder": None}}
+    both = {**one, "imageType": {"LoG": {"sigma": [1.0, 4.0]}}}  # its own part (sigma 4) gives nothing
+    shared = radiomics.extract_shared(img, msk, [one, both])
+    for settings, (feats, err, _) in zip([one, both], shared):
+        assert err is None
+        pd.testing.assert_series_equal(feats, radiomics.extract_case(img, msk, settings), check_exact=True)
+    assert not any(name.startswith("log-sigma-4") for name in shared[1][0].index)
+
+
 def test_image_type_without_a_mapping_is_refused_with_the_fix():
     with pytest.raises(ValueError, match=r"imageType Original is None, not a mapping; write `Original: \{\}`"):
         radiomics.settings_key(_with("xray", imageType={"Original": None}))
+    with pytest.raises(ValueError, match=r"imageType is \['Original'\], not a mapping"):
+        radiomics.settings_key(_with("xray", imageType=["Original"]))
 
 
 def test_extract_manifest_many_equals_one_extraction_per_case_and_settings(xray_manifest, tmp_path):
