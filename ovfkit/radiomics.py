@@ -331,11 +331,15 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else type(exc).__name__}"
 
 
+def _parts_key(params: dict) -> tuple:
+    """Where the image-type parts of ``params`` are kept: settings that differ only in ``imageType`` share it."""
+    return "parts", json.dumps({k: v for k, v in params.items() if k != "imageType"}, sort_keys=True, default=str)
+
+
 def _remember(params: dict, parts: list, feats, done: dict, keys, shape: bool) -> None:
     """Keep the features of ``parts`` named in ``keys`` (and, with ``shape``, the shape features) for settings
     that share them."""
-    have = done.setdefault(("parts", json.dumps({k: v for k, v in params.items() if k != "imageType"},
-                                                 sort_keys=True, default=str)), {})
+    have = done.setdefault(_parts_key(params), {})
     if shape:
         done[("shape", _shape_key(params))] = {k: v for k, v in feats.items() if _is_shape(k)}
     for key, _, prefix in parts:
@@ -347,8 +351,7 @@ def _extract_reusing(img, msk, params: dict, done: dict) -> pd.Series:
     parts = _image_parts(params)
     if parts is None:
         return extract_case(img, msk, params)
-    rest = json.dumps({k: v for k, v in params.items() if k != "imageType"}, sort_keys=True, default=str)
-    have = done.setdefault(("parts", rest), {})
+    have = done.setdefault(_parts_key(params), {})
     shape = ("shape", _shape_key(params))
     missing = {key: entry for key, entry, _ in parts if key not in have}
     if missing:
@@ -480,6 +483,7 @@ def extract_manifest_many(manifest: pd.DataFrame, settings_list, *, n_jobs: int 
     if not params:
         return []
     skeys = [settings_key(p) for p in params]
+    cache = str(cache_dir) if cache_dir else None
     rows = manifest[manifest[mask_column].astype(str) != ""]
     ids = list(rows["vertebra_id"])
     found = [{} for _ in params]  # per settings: vertebra id -> (features, error)
@@ -491,15 +495,15 @@ def extract_manifest_many(manifest: pd.DataFrame, settings_list, *, n_jobs: int 
         todo, known = [], []
         for i, (p, skey) in enumerate(zip(params, skeys)):
             key = hashlib.sha256(f"{img_d}:{msk_d}:{skey}".encode()).hexdigest()
-            path = _cache_path(str(cache_dir) if cache_dir else None, key)
+            path = _cache_path(cache, key)
             if path is not None and path.exists():
-                found[i][r["vertebra_id"]] = (_read_cached(path), None)
-                known.append((p, found[i][r["vertebra_id"]][0]))
+                feats = _read_cached(path)
+                found[i][r["vertebra_id"]] = (feats, None)
+                known.append((p, feats))
             else:
                 todo.append((i, p, key))
         if todo:
-            jobs.append((r["vertebra_id"], r["image"], r[mask_column], todo, str(cache_dir) if cache_dir else None,
-                         known))
+            jobs.append((r["vertebra_id"], r["image"], r[mask_column], todo, cache, known))
     if not jobs:
         computed = []
     elif scheduler is not None:
